@@ -1,0 +1,67 @@
+"""``workbench`` command: prepare data and models, serve the dashboard, print reports.
+
+The UI package is imported only by ``serve``: the core stays headless.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from workbench.errors import WorkbenchError
+
+
+def _prepare(args: argparse.Namespace) -> None:
+    from workbench.zoo import prepare
+
+    for meta in prepare(progress=not args.quiet):
+        m = meta["metrics"]
+        print(f"{meta['model']:<18} test accuracy {m['test_accuracy']:.3f}  "
+              f"(val {m['val_accuracy']:.3f}, trained in {m['train_seconds']} s)")
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from widgets.app import serve
+
+    serve(port=args.port, address=args.address, show=args.show)
+
+
+def _report(args: argparse.Namespace) -> None:
+    from workbench.reports import REPORTS
+
+    if args.name not in REPORTS:
+        raise WorkbenchError(f"unknown report {args.name!r}; available: {', '.join(REPORTS)}")
+    table = REPORTS[args.name]()
+    if args.json:
+        print(json.dumps(table.to_dict(orient="records"), indent=2))
+    else:
+        print(table.to_string(index=False))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("prepare", help="build the default datasets and train the default models")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_prepare)
+    p = sub.add_parser("serve", help="serve the dashboard")
+    p.add_argument("--port", type=int, default=5006)
+    p.add_argument("--address", default="127.0.0.1")
+    p.add_argument("--show", action="store_true", help="open a browser tab")
+    p.set_defaults(func=_serve)
+    p = sub.add_parser("report", help="print a result table")
+    p.add_argument("name", help="report name, e.g. basics")
+    p.add_argument("--json", action="store_true", help="rows as JSON")
+    p.set_defaults(func=_report)
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except WorkbenchError as exc:
+        print(f"workbench: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

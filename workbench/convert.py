@@ -1,0 +1,156 @@
+"""ANN → SNN conversion: BN folding, per-layer threshold balancing, QCFS activations.
+
+Rate-coded conversion with soft-reset IF neurons (θ = 1 after weight normalisation): the
+activation scale λ_l of every layer (max, or a percentile, of its ReLU output on calibration
+data; or the learned clip λ of a QCFS activation) is folded into the weights,
+``W_l ← W_l·λ_{l−1}/λ_l``, ``b_l ← b_l/λ_l``, so spikes stay binary and the readout's
+average over time approximates the ANN's logits.
+
+QCFS: Bu et al., "Optimal ANN-SNN conversion for high-accuracy and ultra-low-latency spiking
+neural networks", ICLR 2022: ``h(x) = λ/L·clip(⌊x·L/λ + 1/2⌋, 0, L)``; converted with initial
+potential θ/2 it makes low-latency SNNs.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from workbench.errors import WorkbenchError, check_choice
+from workbench.network import SpikingNetwork
+from workbench.neurons import SpikingCell
+
+BALANCING = ("max", "percentile")
+SYNAPTIC = (nn.Conv2d, nn.Linear)
+PASS_THROUGH = (nn.AvgPool2d, nn.Flatten)
+
+
+class QCFS(nn.Module):
+    """Quantisation-clip-floor-shift activation with a trainable clip λ (``scale``).
+
+    ``levels`` L quantisation steps; the floor uses a straight-through gradient.
+    """
+
+    def __init__(self, levels: int = 4, scale: float = 4.0) -> None:
+        super().__init__()
+        if int(levels) != levels or levels < 1:
+            raise WorkbenchError(f"QCFS levels must be a whole number >= 1, got {levels!r}")
+        self.levels = int(levels)
+        self.scale = nn.Parameter(torch.tensor(float(scale)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        scale = self.scale.abs() + 1e-6
+        y = x * self.levels / scale + 0.5
+        y = y + (torch.floor(y) - y).detach()  # straight-through floor
+        return torch.clamp(y, 0, self.levels) * scale / self.levels
+
+    def extra_repr(self) -> str:
+        return f"levels={self.levels}, scale={self.scale.item():.4g}"
+
+
+ACTIVATIONS = (nn.ReLU, QCFS)
+
+
+def fold_batchnorm(ann: nn.Sequential) -> nn.Sequential:
+    """A copy of ``ann`` with every BatchNorm folded into the Conv2d/Linear before it."""
+    layers, pending = [], None
+    for name, module in ann.named_children():
+        module = copy.deepcopy(module)
+        if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
+            if pending is None:
+                raise WorkbenchError(f"BatchNorm {name!r} must follow a Conv2d or Linear layer")
+            _fold_into(pending, module)
+            continue
+        if isinstance(module, SYNAPTIC):
+            pending = module
+        elif not isinstance(module, nn.Dropout):
+            pending = None
+        layers.append((name, module))
+    return nn.Sequential(OrderedDict(layers))
+
+
+@torch.no_grad()
+def _fold_into(layer: nn.Conv2d | nn.Linear, bn: nn.BatchNorm1d | nn.BatchNorm2d) -> None:
+    gain = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    shape = (-1,) + (1,) * (layer.weight.dim() - 1)
+    bias = layer.bias if layer.bias is not None else torch.zeros_like(bn.running_mean)
+    layer.weight.mul_(gain.reshape(shape))
+    new_bias = (bias - bn.running_mean) * gain + bn.bias
+    if layer.bias is None:
+        layer.bias = nn.Parameter(new_bias)
+    else:
+        layer.bias.copy_(new_bias)
+
+
+@torch.no_grad()
+def layer_scales(ann: nn.Sequential, x_calib: Tensor, balance: str = "max",
+                 percentile: float = 99.9) -> list[float]:
+    """Activation scale λ_l of every ReLU/QCFS in order: the max or ``percentile`` of its
+    output on ``x_calib``, or a QCFS layer's learned clip λ."""
+    check_choice(balance, BALANCING, "threshold balancing")
+    if not 0.0 < percentile <= 100.0:
+        raise WorkbenchError(f"percentile must be in (0, 100], got {percentile}")
+    ann = ann.eval()
+    scales, h = [], x_calib
+    for module in ann.children():
+        h = module(h)
+        if isinstance(module, QCFS):
+            scales.append(float(module.scale.abs()) + 1e-6)
+        elif isinstance(module, nn.ReLU):
+            values = h.detach().flatten().cpu().numpy()
+            s = float(values.max() if balance == "max" else np.percentile(values, percentile))
+            scales.append(max(s, 1e-6))  # an always-silent layer keeps a usable scale
+    return scales
+
+
+def convert(ann: nn.Sequential, x_calib: Tensor, balance: str = "max", percentile: float = 99.9,
+            initial: str = "zero", leak: float = 1.0) -> SpikingNetwork:
+    """Convert a ReLU/QCFS ``ann`` (Conv2d, BatchNorm, AvgPool2d, Flatten, Linear, Dropout) into a
+    :class:`SpikingNetwork` of soft-reset IF cells with θ = 1 and normalised weights.
+
+    Args:
+        x_calib: calibration inputs [B, *input_shape] (training data, never test).
+        balance: ``"max"`` or ``"percentile"`` threshold balancing.
+        initial: the cells' initial membrane, ``"zero"`` or ``"half"`` (θ/2, for QCFS).
+    """
+    for name, module in ann.named_children():
+        if not isinstance(module, SYNAPTIC + PASS_THROUGH + ACTIVATIONS +
+                          (nn.Dropout, nn.BatchNorm1d, nn.BatchNorm2d)):
+            raise WorkbenchError(f"cannot convert layer {name!r} ({type(module).__name__}); "
+                                 "use Conv2d, Linear, AvgPool2d, Flatten, BatchNorm, ReLU or QCFS")
+    folded = fold_batchnorm(ann)
+    scales = iter(layer_scales(folded, x_calib, balance, percentile))
+    layers, prev_scale, last_synaptic, n_cells = [], 1.0, None, 0
+    with torch.no_grad():
+        for name, module in folded.named_children():
+            if isinstance(module, SYNAPTIC):
+                module.weight.mul_(prev_scale)
+                last_synaptic = module
+                layers.append((name, module))
+            elif isinstance(module, ACTIVATIONS):
+                scale = next(scales)
+                last_synaptic.weight.div_(scale)
+                if last_synaptic.bias is not None:
+                    last_synaptic.bias.div_(scale)
+                n_cells += 1
+                layers.append((f"spike{n_cells}", SpikingCell(1.0, leak, "subtract",
+                                                               initial=initial)))
+                prev_scale = scale
+            elif isinstance(module, PASS_THROUGH):
+                layers.append((name, module))
+    return SpikingNetwork(layers, input_shape=tuple(x_calib.shape[1:]))
+
+
+def scale_thresholds(net: SpikingNetwork, factor: float) -> SpikingNetwork:
+    """A copy of ``net`` with every cell's θ multiplied by ``factor`` (> 0)."""
+    if not factor > 0:
+        raise WorkbenchError(f"threshold scale must be > 0, got {factor}")
+    scaled = copy.deepcopy(net)
+    with torch.no_grad():
+        for cell in scaled.cells().values():
+            cell.threshold.mul_(factor)
+    return scaled

@@ -1,0 +1,30 @@
+"""Architectures of the default models (plain ANNs; SNNs come from conversion or training)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from torch import nn
+
+from workbench.convert import QCFS
+
+
+def digits_cnn(activation: str = "relu", levels: int = 4, dropout: float = 0.1,
+               in_channels: int = 1, size: int = 8, num_classes: int = 10) -> nn.Sequential:
+    """Small CNN for 8×8 digits (or ``size``×``size`` event frames): four conv/fc layers with
+    ReLU or QCFS(levels), average pooling, and a linear readout."""
+    def act() -> nn.Module:
+        return nn.ReLU() if activation == "relu" else QCFS(levels)
+
+    flat = 64 * (size // 4) ** 2
+    return nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(in_channels, 16, 3, padding=1)), ("bn1", nn.BatchNorm2d(16)),
+        ("act1", act()),
+        ("conv2", nn.Conv2d(16, 32, 3, padding=1)), ("bn2", nn.BatchNorm2d(32)), ("act2", act()),
+        ("pool1", nn.AvgPool2d(2)),
+        ("conv3", nn.Conv2d(32, 64, 3, padding=1)), ("bn3", nn.BatchNorm2d(64)), ("act3", act()),
+        ("pool2", nn.AvgPool2d(2)),
+        ("flatten", nn.Flatten()),
+        ("fc1", nn.Linear(flat, 128)), ("act4", act()), ("drop", nn.Dropout(dropout)),
+        ("fc2", nn.Linear(128, num_classes)),
+    ]))

@@ -1,0 +1,214 @@
+"""Discrete-time spiking cells built on Norse primitives.
+
+The cell used by conversion, IIR, MSAT and the confidence methods (one step, membrane ``v`` in
+the units of the input current ``x``, threshold ``θ`` > 0, leak ``λ`` in [0, 1])::
+
+    v_t = λ·v_{t-1} + x_t
+    z_t = Θ(v_t/θ_t − 1)                     Norse ``threshold`` (surrogate gradient); v > θ spikes
+    v_t ← v_t − θ_t·z_t                      soft reset  (Norse ``reset_subtract``)
+    v_t ← (1 − z_t)·v_t                      hard reset  (Norse ``reset_value`` to 0)
+
+``λ = 1`` gives the IF neuron. ``θ_t`` comes from a *threshold policy*: the constant policy
+returns the cell's θ; an adaptive one (MSAT) computes θ_t per neuron from its own state without
+a new cell. With ``max_spikes > 1`` the cell emits ``clip(floor(v/θ), 0, max_spikes)`` spikes
+per step (multi-spike mode, forward only).
+
+The hybrid method's ``v ← v + (x − v)/τ`` form is Norse's own ``LIFBoxCell`` with subtractive
+reset, wrapped by :class:`LIFBoxLayer` to the same ``(x, state) -> (z, state)`` interface.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Protocol
+
+import torch
+from norse.torch.functional.lif_box import LIFBoxFeedForwardState, LIFBoxParameters
+from norse.torch.functional.reset import reset_subtract, reset_value
+from norse.torch.functional.threshold import threshold as norse_threshold
+from norse.torch.module.lif_box import LIFBoxCell
+from torch import Tensor, nn
+
+from workbench.errors import WorkbenchError, check_choice
+
+RESETS = ("subtract", "zero")
+SURROGATES = ("heaviside", "triangle", "super", "tanh", "circ", "heavi_erfc")
+INITIAL_POTENTIALS = ("zero", "half")
+THRESHOLD_FLOOR = 1e-4  # θ never goes below this (trainable θ, adaptive policies)
+
+
+class CellState(NamedTuple):
+    """State of a :class:`SpikingCell`: membrane ``v`` [B, *neurons], the threshold used at the
+    last step (None for a constant policy) and the policy's own state."""
+
+    v: Tensor
+    threshold: Tensor | None = None
+    policy: Any = None
+
+
+class ThresholdPolicy(Protocol):
+    """How θ_t is chosen each step. Implementations keep their state explicit."""
+
+    def initial_state(self, v: Tensor) -> Any:
+        """Policy state for a batch whose membrane is ``v``."""
+
+    def threshold(self, base: Tensor, v_prev: Tensor, x: Tensor, state: Any) -> Tensor | None:
+        """θ_t before integration, given the cell's base θ, ``v_{t-1}`` and input ``x_t``.
+        Return None for "use ``base`` unchanged" (no per-neuron tensor is materialised)."""
+
+    def update(self, state: Any, v_post: Tensor, spikes: Tensor) -> Any:
+        """Policy state after the step, from the post-reset membrane and the spikes."""
+
+
+class ConstantThreshold:
+    """θ_t = θ: the ordinary IF/LIF neuron."""
+
+    def initial_state(self, v: Tensor) -> None:
+        return None
+
+    def threshold(self, base: Tensor, v_prev: Tensor, x: Tensor, state: Any) -> None:
+        return None
+
+    def update(self, state: Any, v_post: Tensor, spikes: Tensor) -> None:
+        return None
+
+
+def _as_tensor(value: float | Tensor, name: str, low: float, high: float | None) -> Tensor:
+    t = torch.as_tensor(value, dtype=torch.float32).clone()
+    if not torch.isfinite(t).all() or (t <= low).any() or (high is not None and (t > high).any()):
+        bound = f"> {low}" + (f" and <= {high}" if high is not None else "")
+        shown = t.item() if t.numel() == 1 else f"a tensor with min {t.min().item():.4g}"
+        raise WorkbenchError(f"{name} must be {bound}, got {shown}")
+    return t
+
+
+class SpikingCell(nn.Module):
+    """IF/LIF cell ``v ← λv + x`` with Norse surrogate spikes, soft or hard reset.
+
+    Args:
+        threshold: θ > 0, a float (per layer) or a tensor shaped like one sample's neurons.
+        leak: λ in (0, 1]; 1 is the IF neuron.
+        reset: ``"subtract"`` (soft, v − θ) or ``"zero"`` (hard).
+        surrogate, alpha: Norse threshold method and its parameter (``triangle`` with α=γ is
+            ``γ·max(0, 1 − |v/θ − 1|)``).
+        trainable_threshold, trainable_leak: make θ / λ ``nn.Parameter``s (λ clamped to [0, 1]
+            and θ to >= 1e-4 by :meth:`constrain_` and in the forward pass).
+        initial: initial membrane, ``"zero"`` or ``"half"`` (θ/2); an injected state overrides.
+        policy: a :class:`ThresholdPolicy`; constant θ when None.
+        max_spikes: 1 for binary spikes; > 1 emits ``clip(floor(v/θ), 0, max_spikes)``.
+    """
+
+    def __init__(
+        self,
+        threshold: float | Tensor = 1.0,
+        leak: float | Tensor = 1.0,
+        reset: str = "subtract",
+        surrogate: str = "triangle",
+        alpha: float = 0.3,
+        trainable_threshold: bool = False,
+        trainable_leak: bool = False,
+        initial: str = "zero",
+        policy: ThresholdPolicy | None = None,
+        max_spikes: int = 1,
+    ) -> None:
+        super().__init__()
+        theta = _as_tensor(threshold, "threshold", 0.0, None)
+        lam = _as_tensor(leak, "leak", 0.0, 1.0)
+        self.reset = check_choice(reset, RESETS, "reset")
+        self.surrogate = check_choice(surrogate, SURROGATES, "surrogate")
+        self.initial = check_choice(initial, INITIAL_POTENTIALS, "initial potential")
+        if int(max_spikes) != max_spikes or max_spikes < 1:
+            raise WorkbenchError(f"max_spikes must be a whole number >= 1, got {max_spikes!r}")
+        self.alpha = float(alpha)
+        self.max_spikes = int(max_spikes)
+        self.policy: ThresholdPolicy = policy or ConstantThreshold()
+        if trainable_threshold:
+            self.threshold = nn.Parameter(theta)
+        else:
+            self.register_buffer("threshold", theta)
+        if trainable_leak:
+            self.leak = nn.Parameter(lam)
+        else:
+            self.register_buffer("leak", lam)
+
+    def extra_repr(self) -> str:
+        theta = self.threshold
+        shown = f"{theta.item():.4g}" if theta.numel() == 1 else f"per-neuron{tuple(theta.shape)}"
+        return (f"threshold={shown}, leak={self.leak.mean().item():.3g}, reset={self.reset}, "
+                f"surrogate={self.surrogate}, initial={self.initial}")
+
+    @torch.no_grad()
+    def constrain_(self) -> None:
+        """Project trainable θ and λ back into their ranges (call after an optimiser step)."""
+        self.threshold.clamp_(min=THRESHOLD_FLOOR)
+        self.leak.clamp_(0.0, 1.0)
+
+    def base_threshold(self) -> Tensor:
+        return self.threshold.clamp(min=THRESHOLD_FLOOR)
+
+    def initial_state(self, x: Tensor) -> CellState:
+        """Initial state for input current ``x`` [B, *neurons]: v = 0 or θ/2."""
+        v = torch.zeros_like(x)
+        if self.initial == "half":
+            v = v + self.base_threshold().detach() / 2
+        return CellState(v=v, threshold=None, policy=self.policy.initial_state(v))
+
+    def forward(self, x: Tensor, state: CellState | None = None) -> tuple[Tensor, CellState]:
+        """One timestep. ``x``: input current [B, *neurons]. Returns spikes (same shape) and state."""
+        if state is None:
+            state = self.initial_state(x)
+        base = self.base_threshold()
+        theta_t = self.policy.threshold(base, state.v, x, state.policy)
+        theta = base if theta_t is None else theta_t.clamp(min=THRESHOLD_FLOOR)
+        leak = self.leak.clamp(0.0, 1.0)
+        v = leak * state.v + x
+        if self.max_spikes == 1:
+            z = norse_threshold(v / theta - 1.0, self.surrogate, self.alpha)
+        else:
+            z = torch.clamp(torch.floor(v / theta), 0, self.max_spikes)
+        if self.reset == "subtract":
+            # z·θ generalises Norse's reset_subtract to multi-spike counts; identical for z ∈ {0, 1}
+            v = reset_subtract(z, v, v, theta) if self.max_spikes == 1 else v - z * theta
+        else:
+            v = reset_value(z.clamp(max=1), v, torch.zeros_like(v), theta)
+        policy_state = self.policy.update(state.policy, v, z)
+        return z, CellState(v=v, threshold=theta_t, policy=policy_state)
+
+
+class LIFBoxLayer(nn.Module):
+    """Norse ``LIFBoxCell`` with subtractive reset: ``v ← v + (x − v)/τ``, spike when v > θ.
+
+    ``tau`` is in timesteps (Norse's ``dt·τ_mem⁻¹ = 1/τ``); the state is Norse's
+    ``LIFBoxFeedForwardState(v)``, so an ANN-predicted membrane can be injected as is.
+    """
+
+    def __init__(self, tau: float = 3.0, threshold: float = 1.0, surrogate: str = "super",
+                 alpha: float = 100.0) -> None:
+        super().__init__()
+        tau_t = _as_tensor(tau, "tau", 0.0, None)
+        if tau_t.item() < 1.0:
+            raise WorkbenchError(f"tau must be >= 1 timestep, got {tau_t.item()}")
+        theta = _as_tensor(threshold, "threshold", 0.0, None)
+        self.tau = float(tau_t)
+        self.surrogate = check_choice(surrogate, SURROGATES, "surrogate")
+        self.cell = LIFBoxCell(
+            LIFBoxParameters(tau_mem_inv=torch.tensor(1.0 / self.tau), v_th=theta,
+                             method=surrogate, alpha=torch.tensor(alpha),
+                             reset_method=reset_subtract),
+            dt=1.0,
+        )
+
+    @property
+    def threshold(self) -> Tensor:
+        return self.cell.p.v_th
+
+    def initial_state(self, x: Tensor) -> LIFBoxFeedForwardState:
+        return LIFBoxFeedForwardState(v=torch.zeros_like(x))
+
+    def forward(self, x: Tensor, state: LIFBoxFeedForwardState | None = None
+                ) -> tuple[Tensor, LIFBoxFeedForwardState]:
+        if state is None:
+            state = self.initial_state(x)
+        return self.cell(x, state)
+
+
+Cell = SpikingCell | LIFBoxLayer

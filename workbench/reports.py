@@ -1,0 +1,38 @@
+"""Result tables behind ``workbench report <name>`` (pandas DataFrames; JSON with ``--json``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+
+from workbench.datasets.digits import load_digits_split
+from workbench.device import default_device
+from workbench.network import simulate
+from workbench.train import evaluate
+from workbench.zoo import basics_snn
+
+BASICS_T = (1, 2, 4, 8, 16, 32, 64)
+
+
+def basics() -> pd.DataFrame:
+    """Accuracy of the converted digits SNN at T ∈ {1..64} for each balancing and initial
+    potential, beside its ANN: the accuracy-latency trade-off of plain conversion."""
+    test = load_digits_split()["test"]
+    x = test.x.to(default_device())
+    rows = []
+    for balance in ("max", "percentile"):
+        for initial in ("zero", "half"):
+            snn, ann = basics_snn(balance, initial)
+            trajectory = simulate(snn, x, max(BASICS_T))
+            curve = trajectory.accuracy_curve(test.y)
+            rows += [{"balance": balance, "initial": initial, "T": t,
+                      "accuracy": round(float(curve[t - 1]), 4),
+                      "ann_accuracy": round(evaluate(ann, test.x, test.y), 4),
+                      "spikes_per_sample": round(float(
+                          sum(c[:t].sum(0) for c in trajectory.spike_counts.values()).mean()), 1)}
+                     for t in BASICS_T]
+    return pd.DataFrame(rows)
+
+
+REPORTS: dict[str, Callable[[], pd.DataFrame]] = {"basics": basics}
