@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="rows as JSON")
     p.set_defaults(func=_report)
     args = parser.parse_args(argv)
+    from workbench.device import set_threads
+
+    set_threads()
     try:
         args.func(args)
     except WorkbenchError as exc:

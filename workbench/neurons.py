@@ -129,6 +129,7 @@ class SpikingCell(nn.Module):
             self.leak = nn.Parameter(lam)
         else:
             self.register_buffer("leak", lam)
+        self._integrate_only = not trainable_leak and bool((lam == 1).all())  # IF: skip λ·v
 
     def extra_repr(self) -> str:
         theta = self.threshold
@@ -159,17 +160,23 @@ class SpikingCell(nn.Module):
         base = self.base_threshold()
         theta_t = self.policy.threshold(base, state.v, x, state.policy)
         theta = base if theta_t is None else theta_t.clamp(min=THRESHOLD_FLOOR)
-        leak = self.leak.clamp(0.0, 1.0)
-        v = leak * state.v + x
-        if self.max_spikes == 1:
-            z = norse_threshold(v / theta - 1.0, self.surrogate, self.alpha)
-        else:
+        v = state.v + x if self._integrate_only else self.leak.clamp(0.0, 1.0) * state.v + x
+        if self.max_spikes > 1:
             z = torch.clamp(torch.floor(v / theta), 0, self.max_spikes)
-        if self.reset == "subtract":
-            # z·θ generalises Norse's reset_subtract to multi-spike counts; identical for z ∈ {0, 1}
-            v = reset_subtract(z, v, v, theta) if self.max_spikes == 1 else v - z * theta
+            v = v - z * theta if self.reset == "subtract" else v * (z == 0)
+        elif torch.is_grad_enabled():
+            z = norse_threshold(v / theta - 1.0, self.surrogate, self.alpha)
+            v = (reset_subtract(z, v, v, theta) if self.reset == "subtract"
+                 else reset_value(z, v, torch.zeros_like(v), theta))
         else:
-            v = reset_value(z.clamp(max=1), v, torch.zeros_like(v), theta)
+            # Inference: the surrogate plays no part, so the same Heaviside (v/θ − 1 > 0) and
+            # reset run in place on the fresh ``v``: fewer passes and no multi-MB temporaries.
+            fired = torch.gt(v, theta)
+            z = fired.to(v.dtype)
+            if self.reset == "subtract":
+                v.addcmul_(z, theta, value=-1.0)
+            else:
+                v.masked_fill_(fired, 0.0)
         policy_state = self.policy.update(state.policy, v, z)
         return z, CellState(v=v, threshold=theta_t, policy=policy_state)
 

@@ -1,0 +1,33 @@
+"""Shared fixtures: an isolated cache per test session and small trained models."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+# Every test run gets its own cache folder unless one is given: tests never reuse a user's
+# cache and never depend on the network.
+if "WORKBENCH_CACHE" not in os.environ:
+    import tempfile
+
+    os.environ["WORKBENCH_CACHE"] = tempfile.mkdtemp(prefix="workbench-test-cache-")
+os.environ.setdefault("WORKBENCH_DEVICE", "cpu")
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from workbench.datasets.digits import load_digits_split
+
+    return load_digits_split()
+
+
+@pytest.fixture(scope="session")
+def digits_ann():
+    """The zoo's default ReLU CNN (trained once per session, a few seconds)."""
+    from workbench.zoo import load_model
+
+    model, meta = load_model("digits_ann", progress=False)
+    return model, meta

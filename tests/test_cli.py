@@ -1,0 +1,35 @@
+"""The ``workbench`` command and the package boundaries."""
+
+import json
+import subprocess
+import sys
+
+from workbench.cli import main
+
+
+def test_report_basics_json(capsys):
+    assert main(["report", "basics", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {"balance", "initial", "T", "accuracy", "ann_accuracy"} <= set(rows[0])
+    by_t = {(r["balance"], r["initial"], r["T"]): r["accuracy"] for r in rows}
+    # the trade-off the page teaches: more steps, better accuracy
+    assert by_t[("max", "zero", 64)] > by_t[("max", "zero", 2)]
+
+
+def test_unknown_report_is_a_clear_error(capsys):
+    assert main(["report", "nonsense"]) == 2
+    assert "unknown report 'nonsense'; available: basics" in capsys.readouterr().err
+
+
+def test_core_imports_no_ui():
+    code = ("import sys, workbench.network, workbench.zoo, workbench.reports, workbench.datasets;"
+            "print(sorted(m for m in ('panel', 'holoviews', 'ipywidgets', 'bokeh') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_torchvision_is_never_imported():
+    code = "import sys, workbench.zoo, widgets.app; print('torchvision' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,96 @@
+"""Conversion and training on the embedded digits."""
+
+import pytest
+import torch
+from torch import nn
+
+from workbench.convert import QCFS, convert, fold_batchnorm, layer_scales, scale_thresholds
+from workbench.errors import WorkbenchError
+from workbench.network import output, simulate
+from workbench.neurons import SpikingCell
+from workbench.train import evaluate, fit
+
+
+def test_converted_snn_within_one_point_of_ann_at_T64(digits, digits_ann):
+    ann, meta = digits_ann
+    ann_acc = evaluate(ann, digits["test"].x, digits["test"].y)
+    assert ann_acc == pytest.approx(meta["metrics"]["test_accuracy"])
+    assert ann_acc > 0.9
+    snn = convert(ann, digits["train"].x, balance="max")
+    curve = simulate(snn, digits["test"].x, 64).accuracy_curve(digits["test"].y)
+    assert abs(curve[-1].item() - ann_acc) <= 0.01
+    assert curve[0] < curve[-1]  # latency: one step is not enough
+
+
+def test_batchnorm_folding_preserves_function():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(),
+                        nn.Linear(3 * 4 * 4, 2), nn.BatchNorm1d(2))
+    net.train()
+    for _ in range(3):
+        net(torch.randn(16, 1, 6, 6))  # non-trivial running statistics
+    net.eval()
+    x = torch.randn(4, 1, 6, 6)
+    folded = fold_batchnorm(net)
+    assert not any(isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d) for m in folded)
+    assert torch.allclose(net(x), folded(x), atol=1e-5)
+
+
+def test_percentile_scale_below_max():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 50), nn.ReLU(), nn.Linear(50, 2))
+    x = torch.randn(200, 4)
+    (mx,) = layer_scales(net, x, "max")
+    (pc,) = layer_scales(net, x, "percentile", 90.0)
+    assert 0 < pc < mx
+
+
+def test_qcfs_quantises_and_trains():
+    q = QCFS(levels=4, scale=2.0)
+    y = q(torch.tensor([-1.0, 0.2, 0.26, 1.0, 5.0]))
+    assert y.tolist() == pytest.approx([0.0, 0.0, 0.5, 1.0, 2.0])
+    y.sum().backward()
+    assert q.scale.grad is not None
+
+
+def test_threshold_scale_copies():
+    net = convert(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)), torch.rand(10, 3))
+    scaled = scale_thresholds(net, 2.0)
+    assert scaled.cells()["spike1"].threshold.item() == 2.0
+    assert net.cells()["spike1"].threshold.item() == 1.0
+    with pytest.raises(WorkbenchError, match="threshold scale must be > 0"):
+        scale_thresholds(net, 0.0)
+
+
+def test_convert_rejects_max_pooling():
+    with pytest.raises(WorkbenchError, match="MaxPool2d"):
+        convert(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                              nn.Linear(2, 2)), torch.rand(2, 1, 6, 6))
+
+
+def test_surrogate_training_learns_and_keeps_leak_in_range(digits):
+    """BPTT through the same simulate(): a tiny LIF net learns digits above chance."""
+    from workbench.network import SpikingNetwork
+
+    torch.manual_seed(0)
+    net = SpikingNetwork([
+        ("flatten", nn.Flatten()), ("fc1", nn.Linear(64, 64)),
+        ("spike1", SpikingCell(1.0, 0.9, trainable_threshold=True, trainable_leak=True)),
+        ("fc2", nn.Linear(64, 10)),
+    ], (1, 8, 8))
+    train = (digits["train"].x[:400], digits["train"].y[:400])
+    fit(net, train, forward=lambda m, x: output(m, x, 4), epochs=3, lr=5e-3, progress=False)
+    acc = evaluate(net, digits["val"].x, digits["val"].y, forward=lambda m, x: output(m, x, 4))
+    assert acc > 0.5
+    assert net.cells()["spike1"].leak.item() <= 1.0
+
+
+def test_training_is_seeded(digits):
+    def run():
+        torch.manual_seed(1)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+        fit(model, (digits["train"].x[:100], digits["train"].y[:100]), epochs=2, seed=3,
+            progress=False)
+        return model[1].weight.detach().clone()
+
+    assert torch.equal(run(), run())

@@ -1,0 +1,49 @@
+"""The served dashboard in a real headless Chromium."""
+
+import re
+import shutil
+
+import pytest
+
+from widgets.browser import CHROMIUM, browser_page, press_slider, served_app, titles, wait_title
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    with served_app() as url:
+        yield url
+
+
+def spikes_in(title: str) -> int:
+    return int(re.search(r"(\d+) spikes", title).group(1))
+
+
+def test_threshold_slider_redraws_raster(app_url, tmp_path):
+    with browser_page(app_url) as page:
+        first = wait_title(page, "Spike raster: θ×1.00")
+        assert page.get_by_text("Spiking basics").count() >= 1
+        before = page.screenshot()
+        raised, _ = press_slider(page, 0, "ArrowRight", "Spike raster: θ×1.05")
+        again, _ = press_slider(page, 0, "ArrowRight", "Spike raster: θ×1.10")
+        # higher thresholds: fewer spikes in the same sample and the same T
+        assert spikes_in(first) > spikes_in(again)
+        assert spikes_in(raised) >= spikes_in(again)
+        assert any(t.startswith("Test accuracy vs timestep") for t in titles(page))
+        assert any(t.startswith("Membrane potential, spike1: θ×1.10") for t in titles(page))
+        after = page.screenshot(path=str(tmp_path / "basics.png"), full_page=True)
+        assert after != before
+        assert not page.errors, page.errors
+
+
+def test_timestep_slider_changes_accuracy_title(app_url):
+    with browser_page(app_url) as page:
+        wait_title(page, "Test accuracy vs timestep")
+        title, _ = press_slider(page, 1, "ArrowLeft", "Spike raster: θ×1.00, T=31")
+        assert "T=31" in title
+        wait_title(page, "Test accuracy vs timestep")
+        assert any("at T=31" in t for t in titles(page))
+        assert not page.errors, page.errors

@@ -1,0 +1,47 @@
+"""The served dashboard: a Panel template whose sidebar navigates between pages.
+
+Every browser session builds its own pages (own settings); heavy objects (models, data,
+simulations) are shared read-only through caches in the page modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import holoviews as hv
+import panel as pn
+
+from widgets.pages.basics import BasicsPage
+
+PAGES: dict[str, Callable[[], pn.viewable.Viewer]] = {"Spiking basics": BasicsPage}
+
+
+def create_app() -> pn.template.BaseTemplate:
+    """One session's app: navigation in the sidebar, the chosen page in the main area."""
+    hv.extension("bokeh", logo=False)
+    pn.extension(inline=True)
+    built: dict[str, pn.viewable.Viewable] = {}
+    menu = pn.widgets.RadioButtonGroup(options=list(PAGES), orientation="vertical",
+                                       button_type="light", name="page")
+    main = pn.Column(sizing_mode="stretch_width")
+
+    def show(name: str) -> None:
+        if name not in built:
+            built[name] = PAGES[name]().__panel__()
+        main.objects = [built[name]]
+
+    menu.param.watch(lambda event: show(event.new), "value")
+    show(menu.value)
+    template = pn.template.BootstrapTemplate(title="SNN Latency Workbench", sidebar_width=220)
+    template.sidebar.append(pn.pane.Markdown("**Pages**"))
+    template.sidebar.append(menu)
+    template.main.append(main)
+    return template
+
+
+def serve(port: int = 5006, address: str = "127.0.0.1", show: bool = False) -> None:
+    """Serve the app (blocking) on ``http://address:port``."""
+    origins = [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
+    print(f"serving the SNN Latency Workbench on http://{address}:{port}", flush=True)
+    pn.serve(create_app, port=port, address=address, show=show, websocket_origin=origins,
+             title="SNN Latency Workbench")

@@ -1,0 +1,85 @@
+"""Pure functions from core objects to HoloViews elements."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import holoviews as hv
+import numpy as np
+from torch import Tensor
+
+from workbench.trajectory import Trajectory
+
+LAYER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
+
+
+def spike_raster(trajectory: Trajectory, sample: int = 0, layers: Sequence[str] | None = None,
+                 title: str = "Spike raster") -> hv.Segments:
+    """All recorded spikes of one sample as one ``hv.Segments`` glyph: a tick per spike at
+    (timestep, neuron); layers stacked bottom-up, coloured by layer."""
+    layers = list(layers or trajectory.spikes)
+    x0, y0, colour = [], [], []
+    offset = 0
+    for i, name in enumerate(layers):
+        spikes = trajectory.spikes[name][:, sample].cpu().numpy()  # [T, N]
+        t, n = np.nonzero(spikes)
+        x0.append(t + 1)
+        y0.append(n + offset)
+        colour += [LAYER_COLORS[i % len(LAYER_COLORS)]] * len(t)
+        offset += spikes.shape[1]
+    x0 = np.concatenate(x0) if x0 else np.zeros(0)
+    y0 = np.concatenate(y0) if y0 else np.zeros(0)
+    data = {"timestep": x0 - 0.4, "neuron": y0, "timestep_end": x0 + 0.4, "neuron_end": y0,
+            "color": colour}
+    return hv.Segments(data, kdims=["timestep", "neuron", "timestep_end", "neuron_end"],
+                       vdims=["color"]).opts(
+        color="color", line_width=2, title=title, xlabel="timestep", ylabel="neuron (by layer)",
+        xlim=(0.5, trajectory.T + 0.5), ylim=(-1, max(offset, 1)), responsive=True,
+        min_height=260, tools=["hover"], framewise=True, shared_axes=False)
+
+
+def membrane_traces(trajectory: Trajectory, layer: str, neurons: Sequence[int], sample: int = 0,
+                    title: str = "Membrane potential") -> hv.Overlay:
+    """Membrane potential (post-reset) of a few recorded neurons over time, with the threshold
+    (a line, or the moving threshold under an adaptive policy)."""
+    v = trajectory.membrane[layer][:, sample].cpu().numpy()  # [T, N]
+    theta = trajectory.thresholds[layer]
+    steps = np.arange(1, trajectory.T + 1)
+    curves = [hv.Curve((steps, v[:, n]), "timestep", "membrane", label=f"neuron {n}")
+              for n in neurons]
+    top = float(max(v[:, list(neurons)].max(initial=0.0), theta.max()))
+    bottom = float(min(v[:, list(neurons)].min(initial=0.0), 0.0))
+    if theta.dim() == 3:
+        th = theta[:, sample].cpu().numpy()
+        curves += [hv.Curve((steps, th[:, n]), "timestep", "membrane",
+                            label=f"θ neuron {n}").opts(line_dash="dashed") for n in neurons]
+        overlay = hv.Overlay(curves)
+    else:
+        value = float(theta.flatten()[0]) if theta.numel() == 1 else float(theta.mean())
+        overlay = hv.Overlay(curves) * hv.HLine(value, label="threshold θ").opts(
+            color="black", line_dash="dashed")
+    return overlay.opts(hv.opts.Curve(framewise=True), hv.opts.Overlay(
+        title=title, responsive=True, min_height=260, legend_position="right", shared_axes=False,
+        ylim=(bottom - 0.05 * (top - bottom), top + 0.1 * (top - bottom))))
+
+
+def accuracy_curves(curves: Mapping[str, Tensor | np.ndarray], reference: float | None = None,
+                    marker: int | None = None, title: str = "Accuracy vs timestep") -> hv.Overlay:
+    """Accuracy after t = 1..T for each named run, the ANN reference and the current T."""
+    elements = []
+    for label, curve in curves.items():
+        y = np.asarray(curve.cpu() if isinstance(curve, Tensor) else curve, dtype=float)
+        elements.append(hv.Curve((np.arange(1, len(y) + 1), y), "timestep", "accuracy",
+                                 label=label))
+    if reference is not None:
+        elements.append(hv.HLine(reference, label="ANN").opts(color="gray", line_dash="dotted"))
+    if marker is not None:
+        elements.append(hv.VLine(marker).opts(color="black", alpha=0.3))
+    return hv.Overlay(elements).opts(title=title, ylim=(0, 1.02), responsive=True, shared_axes=False,
+                                     min_height=260, legend_position="bottom_right")
+
+
+def most_active(trajectory: Trajectory, layer: str, sample: int = 0, k: int = 3) -> list[int]:
+    """Indices (into the recorded neurons) of the k neurons of ``layer`` that spiked most."""
+    counts = trajectory.spikes[layer][:, sample].sum(0)
+    return counts.argsort(descending=True)[:k].tolist()
