@@ -4,11 +4,15 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 PORT   ?= 5006
+SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test setup prepare lint bench clean
 
+# Debian ships venv support in a separate package: install it when venv creation fails.
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3.11-venv && \
+	  $(PYTHON) -m venv $(VENV); }
 
 # One resolution with the exact torch pin, then norse without its torchvision requirement.
 $(STAMP): pyproject.toml | $(BIN)/python
@@ -28,8 +32,8 @@ run: prepare
 
 # Chromium comes from Debian (playwright cannot download browsers offline).
 /usr/bin/chromium:
-	@if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
-	else sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; fi
+	$(SUDO) apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
 test: setup /usr/bin/chromium
 	$(BIN)/ruff check workbench widgets tests benchmarks notebooks

@@ -20,6 +20,7 @@ def create_app() -> pn.template.BaseTemplate:
     """One session's app: navigation in the sidebar, the chosen page in the main area."""
     hv.extension("bokeh", logo=False)
     pn.extension(inline=True)
+    pn.config.loading_indicator = True  # every pane shows a spinner while it recomputes
     built: dict[str, pn.viewable.Viewable] = {}
     menu = pn.widgets.RadioButtonGroup(options=list(PAGES), orientation="vertical",
                                        button_type="light", name="page")
