@@ -217,5 +217,3 @@ class LIFBoxLayer(nn.Module):
             state = self.initial_state(x)
         return self.cell(x, state)
 
-
-Cell = SpikingCell | LIFBoxLayer
