@@ -7,6 +7,14 @@ from workbench.errors import WorkbenchError
 from workbench.neurons import LIFBoxLayer, SpikingCell
 
 
+@pytest.fixture(params=[True, False], ids=["surrogate-path", "inference-path"])
+def grad_mode(request):
+    """Run a test with autograd on (Norse surrogate and reset functions) and off (the fused
+    in-place inference path that ``simulate`` uses): both must give the same values."""
+    with torch.set_grad_enabled(request.param):
+        yield
+
+
 def run(cell, inputs, state=None):
     spikes, volts = [], []
     for x in inputs:
@@ -16,27 +24,27 @@ def run(cell, inputs, state=None):
     return spikes, volts
 
 
-def test_if_soft_reset_golden_values():
+def test_if_soft_reset_golden_values(grad_mode):
     # v: 0.4, 0.8, 1.2 -> spike, 0.2, 0.6, 1.0 (not > 1: no spike), 1.4 -> spike, 0.4
     spikes, volts = run(SpikingCell(threshold=1.0), [0.4] * 6)
     assert spikes == [0, 0, 1, 0, 0, 1]
     assert volts == pytest.approx([0.4, 0.8, 0.2, 0.6, 1.0, 0.4])
 
 
-def test_lif_hard_reset_golden_values():
+def test_lif_hard_reset_golden_values(grad_mode):
     # v ← 0.5·v + x with x = 0.8: 0.8, 1.2 -> spike -> 0, 0.8, 1.2 -> spike
     spikes, volts = run(SpikingCell(threshold=1.0, leak=0.5, reset="zero"), [0.8] * 5)
     assert spikes == [0, 1, 0, 1, 0]
     assert volts == pytest.approx([0.8, 0.0, 0.8, 0.0, 0.8])
 
 
-def test_initial_potential_half_threshold():
+def test_initial_potential_half_threshold(grad_mode):
     cell = SpikingCell(threshold=2.0, initial="half")
     spikes, volts = run(cell, [1.5])  # 1.0 + 1.5 = 2.5 > 2 -> spike, 0.5 left
     assert spikes == [1] and volts == pytest.approx([0.5])
 
 
-def test_per_neuron_threshold_and_multi_spike():
+def test_per_neuron_threshold_and_multi_spike(grad_mode):
     cell = SpikingCell(threshold=torch.tensor([1.0, 0.5]), max_spikes=3)
     z, state = cell(torch.tensor([[1.7, 1.7]]))
     assert z.tolist() == [[1.0, 3.0]]
@@ -95,7 +103,7 @@ class RisingThreshold:
         return state + spikes
 
 
-def test_threshold_policy_hook():
+def test_threshold_policy_hook(grad_mode):
     cell = SpikingCell(threshold=1.0, policy=RisingThreshold())
     state = None
     thresholds = []

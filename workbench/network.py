@@ -274,17 +274,14 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
         if h.shape[0] != active.numel():
             h = h[active]
         binary_input = not static
-        input_synops = None  # synaptic ops of this stage's input, known from the cell before it
         for i, stage in enumerate(stages):
             if t == 0 and i not in fanouts:
                 fanout, macs[stage.name] = net.stage_profile(i, tuple(h.shape[1:]))
                 fanouts[i] = fanout.flatten()
                 if not binary_input:
                     analog = (*analog, stage.name)
-            if binary_input:
-                if input_synops is None:  # event input: one matrix-vector product
-                    input_synops = h.detach().flatten(1) @ fanouts[i]
-                synops[stage.name].append(full(input_synops))
+            if binary_input:  # Σ input spikes (or events) × their fan-out: one mat-vec
+                synops[stage.name].append(full(h.detach().flatten(1) @ fanouts[i]))
             h = stage.ops(h)
             if stage.cell is None:
                 break
@@ -295,11 +292,7 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
             z, states[i] = stage.cell(h, states[i])
             if t == 0:
                 neurons[stage.name] = z[0].numel()
-                fanout, macs[stages[i + 1].name] = net.stage_profile(i + 1, tuple(z.shape[1:]))
-                fanouts[i + 1] = fanout.flatten()
-            flat = z.detach().flatten(1)
-            counts[stage.name].append(full(flat.sum(1)))
-            input_synops = flat @ fanouts[i + 1]  # Σ spikes × fan-out of the next stage
+            counts[stage.name].append(full(z.detach().flatten(1).sum(1)))
             if stage.name in rec:
                 _record_step(rec[stage.name], z, states[i], stage.cell, record[stage.name],
                              recorded_neurons, stage.name, full)

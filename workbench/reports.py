@@ -24,11 +24,12 @@ def basics() -> pd.DataFrame:
     for balance in ("max", "percentile"):
         for initial in ("zero", "half"):
             snn, ann = basics_snn(balance, initial)
+            ann_accuracy = round(evaluate(ann, test.x, test.y), 4)
             trajectory = simulate(snn, x, max(BASICS_T))
             curve = trajectory.accuracy_curve(test.y)
             rows += [{"balance": balance, "initial": initial, "T": t,
                       "accuracy": round(float(curve[t - 1]), 4),
-                      "ann_accuracy": round(evaluate(ann, test.x, test.y), 4),
+                      "ann_accuracy": ann_accuracy,
                       "spikes_per_sample": round(float(
                           sum(c[:t].sum(0) for c in trajectory.spike_counts.values()).mean()), 1)}
                      for t in BASICS_T]
