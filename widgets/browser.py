@@ -97,13 +97,17 @@ def wait_title(page, prefix: str, timeout_ms: int = 60_000) -> str:
     return next(t for t in titles(page) if t.startswith(prefix))
 
 
-def press_slider(page, index: int, key: str, expect_prefix: str) -> tuple[str, float]:
-    """Press ``key`` on the ``index``-th slider handle; wait for a title starting with
-    ``expect_prefix`` and two animation frames. Returns (title, latency in ms)."""
+def press_slider(page, index: int, key: str, *expect_prefixes: str) -> list[tuple[str, float]]:
+    """Press ``key`` on the ``index``-th slider handle; wait, in turn, for a plot title starting
+    with each of ``expect_prefixes`` and two animation frames. Returns (title, ms since the
+    key press) per prefix."""
     handle = page.locator(".noUi-handle").nth(index)
     handle.focus()
     start = time.perf_counter()
     handle.press(key)
-    title = wait_title(page, expect_prefix)
-    page.evaluate(NEXT_FRAME)
-    return title, (time.perf_counter() - start) * 1000
+    seen = []
+    for prefix in expect_prefixes:
+        title = wait_title(page, prefix)
+        page.evaluate(NEXT_FRAME)
+        seen.append((title, (time.perf_counter() - start) * 1000))
+    return seen

@@ -83,3 +83,30 @@ def most_active(trajectory: Trajectory, layer: str, sample: int = 0, k: int = 3)
     """Indices (into the recorded neurons) of the k neurons of ``layer`` that spiked most."""
     counts = trajectory.spikes[layer][:, sample].sum(0)
     return counts.argsort(descending=True)[:k].tolist()
+
+
+def energy_bars(summary, title: str = "Energy per inference") -> hv.Bars:
+    """Joules per inference of the SNN and its ANN on every device (log scale), from
+    :meth:`workbench.energy.EnergyReport.summary`; hover shows the SNN/ANN ratio."""
+    data = summary[["device", "model", "joules_per_inference", "charged_on"]].copy()
+    ratio = summary.set_index("device").query("model == 'snn'")["snn_to_ann"]
+    data["snn_to_ann"] = data["device"].map(ratio)
+    low, high = data["joules_per_inference"].min(), data["joules_per_inference"].max()
+    # on a log axis the bars start at the value dimension's lower range (else at 0.01 J)
+    return hv.Bars(data, kdims=["device", "model"],
+                   vdims=["joules_per_inference", "charged_on", "snn_to_ann"]).redim.range(
+        joules_per_inference=(low / 3, high * 3)).opts(
+        title=title, logy=True, ylabel="J per inference (log)",
+        responsive=True, min_height=300,
+        tools=["hover"], xrotation=30, multi_level=True, shared_axes=False, framewise=True,
+        color=hv.dim("model").categorize({"snn": "#1f77b4", "ann": "#aaaaaa"}))
+
+
+def energy_by_layer(layers, device: str, title: str | None = None) -> hv.Bars:
+    """The SNN's joules per inference on one device split by layer and op kind (stacked), from
+    :attr:`workbench.energy.EnergyReport.layers`."""
+    rows = layers[(layers.device == device) & (layers.model == "snn")]
+    return hv.Bars(rows, kdims=["layer", "op"], vdims="joules").opts(
+        stacked=True, title=title or f"SNN energy by layer on {device}", responsive=True,
+        min_height=300, tools=["hover"], ylabel="J per inference", shared_axes=False,
+        framewise=True, legend_position="top_right")

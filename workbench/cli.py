@@ -34,7 +34,8 @@ def _report(args: argparse.Namespace) -> None:
         raise WorkbenchError(f"unknown report {args.name!r}; available: {', '.join(REPORTS)}")
     table = REPORTS[args.name]()
     if args.json:
-        print(json.dumps(table.to_dict(orient="records"), indent=2))
+        # pandas writes missing values as null (json.dumps would write NaN, which is not JSON)
+        print(json.dumps(json.loads(table.to_json(orient="records")), indent=2))
     else:
         print(table.to_string(index=False))
 

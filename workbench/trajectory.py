@@ -90,16 +90,26 @@ class Trajectory:
 
     def select(self, index: Tensor | slice) -> Trajectory:
         """The trajectory of a subset of samples (batch index or slice)."""
-        def per_sample(d: dict[str, Tensor]) -> dict[str, Tensor]:
-            return {k: v[:, index] for k, v in d.items()}
+        return self._slice((slice(None), index))
+
+    def until(self, t: int) -> Trajectory:
+        """The first ``t`` timesteps: what a run with T = t would have recorded."""
+        if not 1 <= t <= self.T:
+            raise WorkbenchError(f"t must be in 1..{self.T}, got {t}")
+        return self._slice((slice(0, t),))
+
+    def _slice(self, key: tuple) -> Trajectory:
+        """Index every [T, B, ...] tensor with ``key`` (time, then batch)."""
+        def sliced(d: dict[str, Tensor]) -> dict[str, Tensor]:
+            return {k: v[key] for k, v in d.items()}
 
         return replace(
             self,
-            readout=self.readout[:, index],
-            active=self.active[:, index],
-            spike_counts=per_sample(self.spike_counts),
-            synaptic_ops=per_sample(self.synaptic_ops),
-            spikes=per_sample(self.spikes),
-            membrane=per_sample(self.membrane),
-            thresholds={k: v[:, index] if v.dim() == 3 else v for k, v in self.thresholds.items()},
+            readout=self.readout[key],
+            active=self.active[key],
+            spike_counts=sliced(self.spike_counts),
+            synaptic_ops=sliced(self.synaptic_ops),
+            spikes=sliced(self.spikes),
+            membrane=sliced(self.membrane),
+            thresholds={k: v[key] if v.dim() == 3 else v for k, v in self.thresholds.items()},
         )

@@ -27,13 +27,16 @@ def test_threshold_slider_redraws_raster(app_url, tmp_path):
         first = wait_title(page, "Spike raster: θ×1.00")
         assert page.get_by_text("Spiking basics").count() >= 1
         before = page.screenshot()
-        raised, _ = press_slider(page, 0, "ArrowRight", "Spike raster: θ×1.05")
-        again, _ = press_slider(page, 0, "ArrowRight", "Spike raster: θ×1.10")
+        [(raised, _)] = press_slider(page, 0, "ArrowRight", "Spike raster: θ×1.05")
+        [(again, _), _, _] = press_slider(page, 0, "ArrowRight", "Spike raster: θ×1.10",
+                                          "Test accuracy vs timestep, θ×1.10",
+                                          "Energy per inference, T=32")
         # higher thresholds: fewer spikes in the same sample and the same T
         assert spikes_in(first) > spikes_in(again)
         assert spikes_in(raised) >= spikes_in(again)
-        assert any(t.startswith("Test accuracy vs timestep") for t in titles(page))
         assert any(t.startswith("Membrane potential, spike1: θ×1.10") for t in titles(page))
+        assert any(t.startswith("Energy per inference, T=32") for t in titles(page))
+        assert any(t == "SNN energy by layer on loihi" for t in titles(page))
         after = page.screenshot(path=str(tmp_path / "basics.png"), full_page=True)
         assert after != before
         assert not page.errors, page.errors
@@ -42,8 +45,10 @@ def test_threshold_slider_redraws_raster(app_url, tmp_path):
 def test_timestep_slider_changes_accuracy_title(app_url):
     with browser_page(app_url) as page:
         wait_title(page, "Test accuracy vs timestep")
-        title, _ = press_slider(page, 1, "ArrowLeft", "Spike raster: θ×1.00, T=31")
+        [(title, _), (accuracy, _), _] = press_slider(
+            page, 1, "ArrowLeft", "Spike raster: θ×1.00, T=31", "Test accuracy vs timestep",
+            "Energy per inference, T=31")
         assert "T=31" in title
-        wait_title(page, "Test accuracy vs timestep")
-        assert any("at T=31" in t for t in titles(page))
+        wait_title(page, "Test accuracy vs timestep, θ×1.00: ")
+        assert any(t.endswith("at T=31") for t in titles(page))
         assert not page.errors, page.errors

@@ -1,12 +1,14 @@
 """'Spiking basics': the converted digits SNN, its spikes, membranes and accuracy over time.
 
 Knobs: threshold scale, timesteps, threshold balancing, initial potential, the sample shown.
-Changing a knob re-simulates the test split once (cached per setting); every view is a
-function of that trajectory.
+The raster and traces come from one sample (milliseconds) and redraw at once; the accuracy
+curve and energy come from the whole test split (one cached simulation per setting), which
+runs in a worker thread so that a slider never waits for it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from functools import lru_cache
 
 import holoviews as hv
@@ -15,11 +17,14 @@ import param
 import torch
 
 from widgets import plots
+from widgets.energy_view import energy_panel
 from workbench.convert import scale_thresholds
 from workbench.datasets.digits import load_digits_split
 from workbench.device import default_device
+from workbench.energy import EnergyReport, energy_report, load_profiles
 from workbench.network import simulate
 from workbench.train import evaluate
+from workbench.trajectory import Trajectory
 from workbench.zoo import basics_snn
 
 MAX_T = 64
@@ -38,12 +43,28 @@ def _network(balance: str, initial: str):
     return snn, evaluate(ann, x, y)
 
 
+@pn.cache(max_items=32)
+def test_run(threshold_scale: float, balance: str, initial: str) -> Trajectory:
+    """The test split simulated for MAX_T steps (counts only, no rasters): one simulation
+    gives the accuracy at every T and the energy at every T."""
+    snn, _ = _network(balance, initial)
+    x, _ = _test_split()
+    return simulate(scale_thresholds(snn, threshold_scale), x, MAX_T)
+
+
 @pn.cache(max_items=64)
 def accuracy_curve(threshold_scale: float, balance: str, initial: str) -> torch.Tensor:
-    """Test accuracy after t = 1..MAX_T for one setting (one simulation)."""
+    """Test accuracy after t = 1..MAX_T for one setting."""
+    return test_run(threshold_scale, balance, initial).accuracy_curve(_test_split()[1]).cpu()
+
+
+@pn.cache(max_items=64)
+def energy(threshold_scale: float, balance: str, initial: str, timesteps: int,
+           memory: bool) -> EnergyReport:
+    """Energy per inference at T = ``timesteps``, from the cached test run."""
     snn, _ = _network(balance, initial)
-    x, y = _test_split()
-    return simulate(scale_thresholds(snn, threshold_scale), x, MAX_T).accuracy_curve(y).cpu()
+    trajectory = test_run(threshold_scale, balance, initial).until(timesteps)
+    return energy_report(trajectory, snn, include_memory=memory)
 
 
 @pn.cache(max_items=64)
@@ -68,16 +89,34 @@ class BasicsSettings(param.Parameterized):
     sample = param.Integer(0, bounds=(0, 396), doc="test sample shown in raster and traces")
     layer = param.Selector(default="spike1", objects=["spike1", "spike2", "spike3", "spike4"],
                            doc="layer whose membrane potentials are traced")
+    device = param.Selector(default="loihi", objects=list(load_profiles().devices),
+                            doc="target whose per-layer energy split is shown")
+    memory = param.Boolean(False, doc="add the memory-traffic estimate (SRAM accesses)")
 
 
 class BasicsPage(pn.viewable.Viewer):
     """The 'Spiking basics' page."""
 
     title = "Spiking basics"
+    test_key = param.Tuple(default=(1.0, "max", "zero"), length=3, precedence=-1, doc=(
+        "(θ scale, balancing, initial potential) of the test-split run on show; follows the "
+        "settings as soon as that run is ready"))
 
     def __init__(self, **params) -> None:
         self.settings = BasicsSettings(**params)
-        super().__init__()
+        super().__init__(test_key=self._settings_key())
+        self.settings.param.watch(self._refresh_test_run, ["threshold_scale", "balance", "initial"])
+
+    def _settings_key(self) -> tuple[float, str, str]:
+        s = self.settings
+        return round(s.threshold_scale, 4), s.balance, s.initial
+
+    async def _refresh_test_run(self, *_) -> None:
+        """Simulate the test split for the new setting off the event loop, then show it."""
+        key = self._settings_key()
+        await asyncio.get_running_loop().run_in_executor(None, test_run, *key)
+        if key == self._settings_key():  # a later change supersedes this one
+            self.test_key = key
 
     def _run(self):
         s = self.settings
@@ -97,8 +136,9 @@ class BasicsPage(pn.viewable.Viewer):
         return plots.membrane_traces(trajectory, layer, neurons, title=(
             f"Membrane potential, {layer}: θ×{threshold_scale:.2f}"))
 
-    def accuracy(self, threshold_scale, timesteps, balance, initial):
-        curve = accuracy_curve(round(threshold_scale, 4), balance, initial)
+    def accuracy(self, test_key, timesteps):
+        threshold_scale, balance, initial = test_key
+        curve = accuracy_curve(*test_key)
         _, ann_accuracy = _network(balance, initial)
         return plots.accuracy_curves(
             {"SNN": curve}, reference=ann_accuracy, marker=timesteps,
@@ -116,8 +156,9 @@ class BasicsPage(pn.viewable.Viewer):
                                        p.initial, p.sample))
         traces = hv.DynamicMap(pn.bind(self.traces, p.threshold_scale, p.timesteps, p.balance,
                                        p.initial, p.sample, p.layer))
-        accuracy = hv.DynamicMap(pn.bind(self.accuracy, p.threshold_scale, p.timesteps,
-                                         p.balance, p.initial))
+        accuracy = hv.DynamicMap(pn.bind(self.accuracy, self.param.test_key, p.timesteps))
+        energy_views = energy_panel(lambda key, t, memory: energy(*key, t, memory),
+                                    [self.param.test_key, p.timesteps, p.memory], p.device)
         intro = pn.pane.Markdown(
             "A ReLU CNN trained on the 8×8 digits, converted to integrate-and-fire neurons "
             "(soft reset). Each neuron must *integrate* input before it fires, and deeper layers "
@@ -129,5 +170,5 @@ class BasicsPage(pn.viewable.Viewer):
             pn.Column(intro, pn.pane.HoloViews(accuracy, sizing_mode="stretch_width"),
                       pn.pane.HoloViews(raster, sizing_mode="stretch_width"),
                       pn.pane.HoloViews(traces, sizing_mode="stretch_width"),
-                      sizing_mode="stretch_width"),
+                      "### Energy", energy_views, sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
