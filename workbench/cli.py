@@ -28,6 +28,8 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
+    import pandas as pd
+
     from workbench.reports import REPORTS
 
     if args.name not in REPORTS:
@@ -37,7 +39,14 @@ def _report(args: argparse.Namespace) -> None:
         # pandas writes missing values as null (json.dumps would write NaN, which is not JSON)
         print(json.dumps(json.loads(table.to_json(orient="records")), indent=2))
     else:
-        print(table.to_string(index=False))
+        flat = table.copy()
+        for column in table.columns:  # dict cells (energy per device) become one column each
+            if table[column].map(lambda v: isinstance(v, dict)).all():
+                expanded = pd.DataFrame(table[column].tolist()).add_prefix(f"{column}_")
+                flat = pd.concat([flat.drop(columns=column), expanded], axis=1)
+        print(flat.to_string(index=False))
+        for note in table.attrs.get("notes", []):
+            print(note)
 
 
 def main(argv: list[str] | None = None) -> int:

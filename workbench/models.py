@@ -28,3 +28,23 @@ def digits_cnn(activation: str = "relu", levels: int = 4, dropout: float = 0.1,
         ("fc1", nn.Linear(flat, 128)), ("act4", act()), ("drop", nn.Dropout(dropout)),
         ("fc2", nn.Linear(128, num_classes)),
     ]))
+
+
+def event_snn(T_leak: float = 0.5, dropout: float = 0.3, channels: tuple[int, int] = (16, 32),
+              size: int = 16, num_classes: int = 10):
+    """Directly trained conv SNN for 2-polarity event frames (AOI-SNN's setting): LIF cells
+    ``v ← 0.5·v + x``, hard reset, triangle surrogate (γ = 1), average pooling, time-shared
+    dropout before the readout."""
+    from workbench.network import SpikingNetwork, TimeSharedDropout
+    from workbench.neurons import SpikingCell
+
+    def lif() -> SpikingCell:
+        return SpikingCell(1.0, T_leak, reset="zero", surrogate="triangle", alpha=1.0)
+
+    c1, c2 = channels
+    return SpikingNetwork([
+        ("conv1", nn.Conv2d(2, c1, 3, padding=1)), ("spike1", lif()), ("pool1", nn.AvgPool2d(2)),
+        ("conv2", nn.Conv2d(c1, c2, 3, padding=1)), ("spike2", lif()), ("pool2", nn.AvgPool2d(2)),
+        ("flatten", nn.Flatten()), ("drop", TimeSharedDropout(dropout)),
+        ("fc", nn.Linear(c2 * (size // 4) ** 2, num_classes)),
+    ], (2, size, size))

@@ -27,6 +27,30 @@ from workbench.trajectory import Trajectory
 
 CELL_TYPES = (SpikingCell, LIFBoxLayer)
 StopRule = Callable[[int, Tensor], Tensor]
+Observer = Callable[[int, str, Tensor, object], None]
+
+
+class TimeSharedDropout(nn.Module):
+    """Dropout whose mask is drawn once per sample per run and reused at every timestep
+    (IIR, AOI calibration). Active in training mode; ``simulate`` starts each run with a new
+    mask."""
+
+    def __init__(self, p: float = 0.2) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise WorkbenchError(f"dropout probability must lie in [0, 1), got {p}")
+        self.p = p
+        self._mask: Tensor | None = None
+
+    def new_run(self) -> None:
+        self._mask = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if self._mask is None or self._mask.shape != x.shape:
+            self._mask = (torch.rand_like(x) >= self.p).to(x.dtype) / (1.0 - self.p)
+        return x * self._mask
 
 
 @dataclass
@@ -109,8 +133,10 @@ def _indicator(module: nn.Module, h: Tensor) -> Tensor:
     if isinstance(module, nn.AvgPool2d):
         k = module.kernel_size if isinstance(module.kernel_size, tuple) else (module.kernel_size,) * 2
         return module(h) * (k[0] * k[1])  # sum-pooling: each input reaches the pooled cell once
-    if isinstance(module, nn.Flatten | nn.Dropout | nn.Identity | nn.Upsample):
-        return module(h) if not isinstance(module, nn.Dropout) else h
+    if isinstance(module, nn.Dropout | TimeSharedDropout | nn.Identity):
+        return h
+    if isinstance(module, nn.Flatten | nn.Upsample):
+        return module(h)
     raise WorkbenchError(f"cannot count synaptic operations through {type(module).__name__}; "
                          "supported: Conv2d, Linear, AvgPool2d, Flatten, Dropout, Upsample")
 
@@ -135,7 +161,8 @@ def dense_macs(ops: nn.Sequential, in_shape: tuple[int, ...],
     h = torch.zeros((1, *in_shape), device=device)
     with torch.no_grad():
         for module in ops:
-            h = module.eval()(h) if isinstance(module, nn.Dropout) else module(h)
+            if not isinstance(module, nn.Dropout | TimeSharedDropout):
+                h = module(h)
             if isinstance(module, nn.Conv2d):
                 kh, kw = module.kernel_size
                 total += h.numel() * (module.in_channels // module.groups) * kh * kw
@@ -213,6 +240,7 @@ def simulate(
     init_state: Mapping[str, Tensor] | None = None,
     stop: Tensor | StopRule | None = None,
     grad: bool = False,
+    observe: Observer | None = None,
 ) -> Trajectory:
     """Run ``net`` for T timesteps and return the :class:`Trajectory`.
 
@@ -226,6 +254,8 @@ def simulate(
         stop: per-sample stop steps [B] (ints in 1..T), or a rule ``(t, readout) -> bool [B']``
             called after each step t (1-based) on the readout of the still-active samples.
         grad: keep the autograd graph of the readout (surrogate-gradient training).
+        observe: called as ``observe(t, cell, spikes, state)`` after every cell step with the
+            live tensors (autograd graph intact): losses on spikes or membranes read them here.
     """
     inputs, T, static = _check_inputs(net, inputs, T)
     record = _normalise_record(net, record)
@@ -240,6 +270,11 @@ def simulate(
                                  f"1..{T}")
     elif stop is not None and not callable(stop):
         raise WorkbenchError("stop must be None, a tensor of stop steps, or a callable rule")
+    dropouts = [m for m in net.modules() if isinstance(m, TimeSharedDropout)]
+    if stop is not None and any(m.training and m.p > 0 for m in dropouts):
+        raise WorkbenchError("stopping samples early needs dropout off (net.eval())")
+    for m in dropouts:
+        m.new_run()
     init_state = dict(init_state or {})
     unknown = set(init_state) - set(net.cells()) - {"readout"}
     if unknown:
@@ -247,10 +282,12 @@ def simulate(
                              f"cells: {', '.join(net.cells())}")
 
     with torch.set_grad_enabled(grad):
-        return _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps)
+        return _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps,
+                    observe)
 
 
-def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps) -> Trajectory:
+def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps,
+         observe) -> Trajectory:
     stages = net.stages
     active = torch.arange(B, device=device)
     states: list = [None] * len(stages)
@@ -290,6 +327,8 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
                 states[i] = (stage.cell.initial_state(h) if v0 is None
                              else state_from_membrane(stage.cell, v0.to(device)))
             z, states[i] = stage.cell(h, states[i])
+            if observe is not None:
+                observe(t, stage.name, z, states[i])
             if t == 0:
                 neurons[stage.name] = z[0].numel()
             counts[stage.name].append(full(z.detach().flatten(1).sum(1)))

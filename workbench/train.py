@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from workbench.errors import WorkbenchError
 
 Forward = Callable[[nn.Module, Tensor], Tensor]
+Objective = Callable[[nn.Module, Tensor, Tensor], Tensor]
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -25,12 +26,13 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _plain(model: nn.Module, x: Tensor) -> Tensor:
+def plain_forward(model: nn.Module, x: Tensor) -> Tensor:
+    """The model applied to x: the forward pass of an ANN."""
     return model(x)
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: Tensor, y: Tensor, forward: Forward = _plain,
+def evaluate(model: nn.Module, x: Tensor, y: Tensor, forward: Forward = plain_forward,
              batch_size: int = 512) -> float:
     """Accuracy of ``forward(model, x)`` against labels ``y``."""
     was_training = model.training
@@ -49,8 +51,9 @@ def fit(
     train: tuple[Tensor, Tensor],
     *,
     val: tuple[Tensor, Tensor] | None = None,
-    forward: Forward = _plain,
+    forward: Forward = plain_forward,
     loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
+    objective: Objective | None = None,
     epochs: int = 30,
     lr: float = 1e-3,
     weight_decay: float = 0.0,
@@ -59,9 +62,11 @@ def fit(
     progress: bool = True,
     desc: str = "training",
 ) -> dict[str, list[float]]:
-    """Train ``model`` with Adam on ``train = (x, y)``; keep the weights of the best validation
-    epoch when ``val`` is given. After every step, modules with ``constrain_`` (trainable θ/λ)
-    are projected back into range. Returns the per-epoch history."""
+    """Train ``model`` with Adam on ``train = (x, y)`` (batch-first tensors); keep the weights of
+    the best validation epoch when ``val`` is given. The loss is ``loss_fn(forward(model, x), y)``,
+    or ``objective(model, x, y)`` when given (losses that read more than the output). After every
+    step, modules with ``constrain_`` (trainable θ/λ) are projected back into range. Returns the
+    per-epoch history; validation accuracy is measured with ``forward``."""
     if epochs < 1 or batch_size < 1:
         raise WorkbenchError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
     x, y = train
@@ -82,7 +87,8 @@ def fit(
         for i in range(0, len(x), batch_size):
             idx = order[i:i + batch_size]
             xb, yb = x[idx].to(device), y[idx].to(device)
-            loss = loss_fn(forward(model, xb), yb)
+            loss = (objective(model, xb, yb) if objective is not None
+                    else loss_fn(forward(model, xb), yb))
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()

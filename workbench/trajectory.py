@@ -98,6 +98,29 @@ class Trajectory:
             raise WorkbenchError(f"t must be in 1..{self.T}, got {t}")
         return self._slice((slice(0, t),))
 
+    def stopped_at(self, stop_steps: Tensor) -> Trajectory:
+        """This run replayed with sample b stopping after ``stop_steps[b]`` steps (1..T): what a
+        live run with those stops records — readout frozen, counts and recordings zero after."""
+        stop_steps = torch.as_tensor(stop_steps, device=self.readout.device)
+        if stop_steps.shape != (self.B,) or (stop_steps < 1).any() or (stop_steps > self.T).any():
+            raise WorkbenchError(f"stop steps must have shape ({self.B},) and lie in 1..{self.T}")
+        steps = torch.arange(1, self.T + 1, device=stop_steps.device)[:, None]
+        running = (steps <= stop_steps) & self.active  # [T, B]
+        frozen = self.readout.gather(0, (stop_steps - 1).view(1, -1, 1).expand(1, -1,
+                                                                            self.readout.shape[2]))
+        readout = torch.where(running[..., None], self.readout, frozen)
+
+        def masked(d: dict[str, Tensor]) -> dict[str, Tensor]:
+            return {k: v * running.view(*running.shape, *([1] * (v.dim() - 2))).to(v.dtype)
+                    for k, v in d.items()}
+
+        return replace(
+            self, readout=readout, active=running, spike_counts=masked(self.spike_counts),
+            synaptic_ops=masked(self.synaptic_ops), spikes=masked(self.spikes),
+            membrane=masked(self.membrane),
+            thresholds={k: masked({k: v})[k] if v.dim() == 3 else v
+                        for k, v in self.thresholds.items()})
+
     def _slice(self, key: tuple) -> Trajectory:
         """Index every [T, B, ...] tensor with ``key`` (time, then batch)."""
         def sliced(d: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -20,28 +20,37 @@ from workbench.convert import convert
 from workbench.datasets.digits import load_digits_split
 from workbench.device import default_device, set_threads
 from workbench.errors import WorkbenchError
-from workbench.models import digits_cnn
-from workbench.network import SpikingNetwork
-from workbench.train import evaluate, fit
+from workbench.models import digits_cnn, event_snn
+from workbench.network import SpikingNetwork, output
+from workbench.train import evaluate, fit, plain_forward
 
 COMMAND = "workbench prepare"
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """How one default model is built: architecture kwargs and training settings."""
+    """How one default model is built and trained.
+
+    ``task``: ``"digits"`` (static 8×8 images, cross-entropy on the output) or
+    ``"saccade_events"`` (event frames over ``timesteps`` bins, surrogate-gradient BPTT with the
+    TET loss and, when ``rcs_alpha`` > 0, AOI's RCS regulariser).
+    """
 
     name: str
     description: str
     architecture: Callable[..., nn.Module]
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    task: str = "digits"
     epochs: int = 40
     lr: float = 1e-3
+    timesteps: int = 10
+    rcs_alpha: float = 0.0
     seed: int = 0
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "architecture": self.architecture.__name__,
-                "arch_kwargs": self.arch_kwargs, "epochs": self.epochs, "lr": self.lr,
+                "arch_kwargs": self.arch_kwargs, "task": self.task, "epochs": self.epochs,
+                "lr": self.lr, "timesteps": self.timesteps, "rcs_alpha": self.rcs_alpha,
                 "seed": self.seed, "torch": torch.__version__.split("+")[0]}
 
 
@@ -50,20 +59,44 @@ SPECS = {s.name: s for s in [
               digits_cnn, {"activation": "relu"}),
     ModelSpec("digits_qcfs_ann", "QCFS (L=4) CNN on the digits, for low-latency conversion",
               digits_cnn, {"activation": "qcfs", "levels": 4}),
+    ModelSpec("event_snn", "LIF conv SNN trained directly on saccade-digit events (TET loss)",
+              event_snn, task="saccade_events", lr=2e-3),
+    ModelSpec("event_snn_rcs", "the same SNN trained with AOI's RCS regulariser (α = 0.05)",
+              event_snn, task="saccade_events", lr=2e-3, rcs_alpha=0.05),
 ]}
 
 
+def task_data(task: str, timesteps: int = 10):
+    """(splits {name: (x, y)} batch-first, forward) of a training task."""
+    if task == "digits":
+        data = load_digits_split()
+        return {k: (v.x, v.y) for k, v in data.items()}, plain_forward
+    from workbench.datasets.saccade import digits_saccade_events
+
+    events = digits_saccade_events()
+    splits = {}
+    for name in ("train", "val", "test"):
+        x, y = events.frames(name, timesteps)
+        splits[name] = (x.transpose(0, 1).contiguous(), y)
+    return splits, lambda model, x: output(model, x.transpose(0, 1), timesteps)
+
+
 def _train(spec: ModelSpec, progress: bool) -> tuple[nn.Module, dict[str, Any]]:
-    data = load_digits_split()
+    splits, forward = task_data(spec.task, spec.timesteps)
+    objective = None
+    if spec.task == "saccade_events":
+        from workbench.methods.rcs import tet_rcs_objective  # the zoo serves the methods
+
+        objective = tet_rcs_objective(spec.timesteps, spec.rcs_alpha)
     torch.manual_seed(spec.seed)
     model = spec.architecture(**spec.arch_kwargs).to(default_device())
     start = time.perf_counter()
-    history = fit(model, (data["train"].x, data["train"].y), val=(data["val"].x, data["val"].y),
-                  epochs=spec.epochs, lr=spec.lr, seed=spec.seed, progress=progress,
-                  desc=f"training {spec.name}")
+    history = fit(model, splits["train"], val=splits["val"], forward=forward,
+                  objective=objective, epochs=spec.epochs, lr=spec.lr, seed=spec.seed,
+                  progress=progress, desc=f"training {spec.name}")
     model.eval()
     metrics = {"val_accuracy": max(history["val_accuracy"]),
-               "test_accuracy": evaluate(model, data["test"].x, data["test"].y),
+               "test_accuracy": evaluate(model, *splits["test"], forward=forward),
                "train_seconds": round(time.perf_counter() - start, 1)}
     return model, metrics
 

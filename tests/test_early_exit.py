@@ -1,0 +1,186 @@
+"""Stopping policies, oracles, live vs replay, the RCS regulariser."""
+
+import pytest
+import torch
+from torch import nn
+
+from workbench.errors import WorkbenchError
+from workbench.methods.early_exit import (
+    DynamicConfidence,
+    FixedT,
+    Oracle,
+    TopKCutoff,
+    first_correct,
+    optimal_cutoff,
+    outcome,
+)
+from workbench.methods.rcs import rcs_penalty, step_outputs, tet_rcs_objective
+from workbench.models import event_snn
+from workbench.network import SpikingNetwork, simulate
+from workbench.neurons import SpikingCell
+
+
+@pytest.fixture(scope="module")
+def run():
+    torch.manual_seed(0)
+    net = SpikingNetwork([("fc1", nn.Linear(12, 24)), ("s1", SpikingCell(0.5)),
+                          ("fc2", nn.Linear(24, 4))], (12,))
+    x = torch.rand(64, 12)
+    labels = simulate(net, x, 40).predictions()[-1].clone()
+    labels[:8] = (labels[:8] + 1) % 4  # some samples the net never gets right
+    return net, x, labels, simulate(net, x, 16)
+
+
+def brute_first(rule_per_step, T, B):
+    stops = []
+    for b in range(B):
+        t_stop = T
+        for t in range(1, T + 1):
+            if rule_per_step(t, b):
+                t_stop = t
+                break
+        stops.append(t_stop)
+    return stops
+
+
+def test_dynamic_confidence_stops_at_first_step_over_threshold(run):
+    _, _, _, trajectory = run
+    policy = DynamicConfidence(threshold=0.6, scale=2.0)
+    conf = torch.softmax(trajectory.readout / 2.0, -1).amax(-1)
+    expected = brute_first(lambda t, b: conf[t - 1, b] > 0.6, trajectory.T, trajectory.B)
+    assert policy.stop_times(trajectory).tolist() == expected
+
+
+def test_topk_stops_at_first_step_over_its_beta(run):
+    _, _, labels, trajectory = run
+    policy = TopKCutoff(0.1).calibrate(trajectory, labels)
+    top = trajectory.readout.topk(2, -1).values
+    gap = top[..., 0] - top[..., 1]
+    expected = brute_first(lambda t, b: gap[t - 1, b] > policy.betas[t - 1], trajectory.T,
+                           trajectory.B)
+    assert policy.stop_times(trajectory).tolist() == expected
+    assert (policy.betas > 0).all()
+
+
+def test_oracles_follow_their_definitions(run):
+    _, _, labels, trajectory = run
+    correct = trajectory.predictions() == labels
+    first = brute_first(lambda t, b: bool(correct[t - 1, b]), trajectory.T, trajectory.B)
+    stable = brute_first(lambda t, b: bool(correct[t - 1:, b].all()), trajectory.T, trajectory.B)
+    assert first_correct(trajectory, labels).tolist() == first
+    assert optimal_cutoff(trajectory, labels).tolist() == stable
+    assert (optimal_cutoff(trajectory, labels) >= first_correct(trajectory, labels)).all()
+
+
+def test_oracle_bounds_every_policy(run):
+    """Stopping at min(oracle step, policy step) is at least as accurate and as fast as the
+    policy: the oracle bounds every policy at equal or lower mean latency."""
+    _, _, labels, trajectory = run
+    oracle = first_correct(trajectory, labels)
+    policies = [FixedT(t) for t in (1, 4, 16)] + [
+        DynamicConfidence(threshold=c, scale=2.0) for c in (0.4, 0.7, 0.95)] + [
+        TopKCutoff(e).calibrate(trajectory, labels) for e in (0.0, 0.1, 0.3)]
+    for policy in policies:
+        stops = policy.stop_times(trajectory)
+        mine = outcome(trajectory, labels, stops)
+        bound = outcome(trajectory, labels, torch.minimum(oracle, stops))
+        assert bound.accuracy >= mine.accuracy and bound.mean_steps <= mine.mean_steps
+
+
+@pytest.mark.parametrize("make", [
+    lambda labels, tr: FixedT(5),
+    lambda labels, tr: DynamicConfidence(threshold=0.7, scale=2.0),
+    lambda labels, tr: TopKCutoff(0.05).calibrate(tr, labels),
+], ids=["fixed", "dynamic-confidence", "topk"])
+def test_live_and_replay_agree(run, make):
+    net, x, labels, trajectory = run
+    policy = make(labels, trajectory)
+    replay = policy.stop_times(trajectory)
+    live = simulate(net, x, trajectory.T, stop=policy.rule())
+    assert live.stop_steps.tolist() == replay.tolist()
+    stopped = trajectory.stopped_at(replay)
+    assert torch.allclose(live.readout, stopped.readout, atol=1e-5)
+    for name in live.spike_counts:
+        assert torch.equal(live.spike_counts[name], stopped.spike_counts[name])
+    assert outcome(trajectory, labels, replay).spikes_per_sample == pytest.approx(
+        float(live.spikes_per_sample().mean()))
+
+
+def test_calibration_is_deterministic(run):
+    _, _, labels, trajectory = run
+    a = DynamicConfidence().calibrate(trajectory, labels)
+    b = DynamicConfidence().calibrate(trajectory, labels)
+    assert (a.threshold, a.scale) == (b.threshold, b.scale)
+    assert torch.equal(TopKCutoff(0.05).calibrate(trajectory, labels).betas,
+                       TopKCutoff(0.05).calibrate(trajectory, labels).betas)
+
+
+def test_dynamic_confidence_meets_its_target_on_calibration_data(run):
+    _, _, labels, trajectory = run
+    policy = DynamicConfidence().calibrate(trajectory, labels)
+    reached = outcome(trajectory, labels, policy.stop_times(trajectory)).accuracy
+    assert reached >= float(trajectory.accuracy_curve(labels)[-1]) - 1e-9
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: DynamicConfidence(threshold=1.0), r"c\* must lie in \(0, 1\)"),
+    (lambda: DynamicConfidence(threshold=0.0), r"c\* must lie in \(0, 1\)"),
+    (lambda: DynamicConfidence(threshold=0.5, scale=-1.0), "scale K must be > 0"),
+    (lambda: TopKCutoff(epsilon=1.0), r"epsilon must lie in \[0, 1\)"),
+    (lambda: TopKCutoff(epsilon=-0.1), r"epsilon must lie in \[0, 1\)"),
+    (lambda: FixedT(0), "T must be a whole number"),
+])
+def test_bad_policy_parameters(make, message):
+    with pytest.raises(WorkbenchError, match=message):
+        make()
+
+
+def test_uncalibrated_policies_say_so(run):
+    trajectory = run[3]
+    with pytest.raises(WorkbenchError, match="calibrate"):
+        TopKCutoff(0.1).stop_times(trajectory)
+    with pytest.raises(WorkbenchError, match="calibrate"):
+        DynamicConfidence(scale=1.0).stop_times(trajectory)
+
+
+def test_oracle_policy_wraps_the_functions(run):
+    _, _, labels, trajectory = run
+    assert torch.equal(Oracle(labels).stop_times(trajectory), first_correct(trajectory, labels))
+
+
+def test_rcs_counts_only_correct_samples_and_has_gradients():
+    torch.manual_seed(0)
+    net = event_snn(channels=(4, 8))
+    x = torch.rand(3, 6, 2, 16, 16).round()  # batch-first event frames
+    labels = torch.tensor([0, 1, 2])
+    layers = {}
+    trajectory = simulate(net, x.transpose(0, 1), 6, grad=True,
+                          observe=lambda t, n, z, s: layers.setdefault(n, []).append((z, s.v)))
+    thresholds = {n: c.base_threshold() for n, c in net.cells().items()}
+    wrong = (trajectory.readout.argmax(-1)[-2:] != labels).any(0)
+    penalty = rcs_penalty(layers, thresholds, trajectory.readout, labels)
+    assert (penalty[wrong] == 0).all()
+    right_labels = trajectory.readout[-1].argmax(-1).detach()
+    penalty = rcs_penalty(layers, thresholds, trajectory.readout, right_labels)
+    assert (penalty > 0).all()
+    loss = tet_rcs_objective(6, alpha=0.1)(net, x, right_labels)
+    loss.backward()
+    assert net.layers.conv1.weight.grad.abs().sum() > 0
+    assert torch.allclose(step_outputs(trajectory.readout).sum(0), trajectory.readout[-1])
+
+
+def test_stopping_with_dropout_on_is_refused():
+    net = event_snn(channels=(4, 8)).train()
+    with pytest.raises(WorkbenchError, match="dropout off"):
+        simulate(net, torch.rand(4, 2, 2, 16, 16), stop=torch.tensor([1, 2]))
+
+
+def test_time_shared_dropout_keeps_one_mask_per_run():
+    from workbench.network import TimeSharedDropout
+
+    drop = TimeSharedDropout(0.5).train()
+    x = torch.ones(3, 20)
+    first, second = drop(x), drop(x)
+    assert torch.equal(first, second)  # same mask at every step of a run
+    drop.new_run()
+    assert not torch.equal(first, drop(x))
