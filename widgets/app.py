@@ -12,18 +12,25 @@ import holoviews as hv
 import panel as pn
 
 from widgets.pages.basics import BasicsPage
+from widgets.pages.early_exit import EarlyExitPage
 
-PAGES: dict[str, Callable[[], pn.viewable.Viewer]] = {"Spiking basics": BasicsPage}
+PAGES: dict[str, Callable[[], pn.viewable.Viewer]] = {
+    "Spiking basics": BasicsPage,
+    "Stopping early": EarlyExitPage,
+}
 
 
 def create_app() -> pn.template.BaseTemplate:
-    """One session's app: navigation in the sidebar, the chosen page in the main area."""
+    """One session's app: navigation in the sidebar, the chosen page in the main area
+    (``?page=<title>`` in the URL opens that page)."""
     hv.extension("bokeh", logo=False)
     pn.extension(inline=True)
     pn.config.loading_indicator = True  # every pane shows a spinner while it recomputes
     built: dict[str, pn.viewable.Viewable] = {}
+    requested = (pn.state.session_args.get("page") or [b""])[0].decode()
     menu = pn.widgets.RadioButtonGroup(options=list(PAGES), orientation="vertical",
-                                       button_type="light", name="page")
+                                       button_type="light", name="page",
+                                       value=requested if requested in PAGES else next(iter(PAGES)))
     main = pn.Column(sizing_mode="stretch_width")
 
     def show(name: str) -> None:

@@ -18,6 +18,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -65,8 +66,9 @@ def served_app(timeout: float = 120.0) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def browser_page(url: str, width: int = 1400, height: int = 1000):
-    """A fresh headless Chromium page at ``url``; ``page.errors`` collects JS errors."""
+def browser_page(url: str, width: int = 1400, height: int = 1000, page_title: str | None = None):
+    """A fresh headless Chromium page at ``url`` (at the app page ``page_title`` if given);
+    ``page.errors`` collects JS errors."""
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile, \
@@ -77,7 +79,7 @@ def browser_page(url: str, width: int = 1400, height: int = 1000):
         page = context.pages[0] if context.pages else context.new_page()
         page.errors = []
         page.on("pageerror", lambda e: page.errors.append(str(e)))
-        page.goto(url)
+        page.goto(url if page_title is None else f"{url}?page={quote(page_title)}")
         try:
             yield page
         finally:

@@ -52,3 +52,18 @@ def test_timestep_slider_changes_accuracy_title(app_url):
         wait_title(page, "Test accuracy vs timestep, θ×1.00: ")
         assert any(t.endswith("at T=31") for t in titles(page))
         assert not page.errors, page.errors
+
+
+def test_stopping_early_page_replays_policies(app_url):
+    with browser_page(app_url, page_title="Stopping early") as page:
+        first = wait_title(page, "Dynamic Confidence at c*=", timeout_ms=120_000)
+        value = float(re.search(r"c\*=([0-9.]+)", first).group(1))
+        assert any(t.startswith("Stop times: median") for t in titles(page))
+        assert any(t.startswith("Energy per inference") for t in titles(page))
+        raised = f"{value + 0.005:.3f}"
+        [(title, _)] = press_slider(page, 0, "ArrowRight", f"Dynamic Confidence at c*={raised}")
+        # a higher confidence threshold never exits earlier
+        steps = [float(re.search(r"at ([0-9.]+) mean steps", t).group(1)) for t in (first, title)]
+        assert steps[1] >= steps[0]
+        wait_title(page, "Sample 0 exits at step")
+        assert not page.errors, page.errors

@@ -1,0 +1,291 @@
+"""'Stopping early': confidence policies replayed on cached trajectories.
+
+Every knob here replays the recorded test run of the chosen base SNN (no re-simulation):
+the stop times of the policy, its accuracy-vs-latency operating point against the fixed-T and
+oracle curves, the stop-time histogram, the confidence of a few samples, the raster of one
+sample cut where it exits, and the energy actually spent. Curves that a policy knob cannot
+change are drawn once per base/policy/K/T_max. A knob moves the operating point at once; the
+histogram, exit marks, raster and energy views follow right after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import holoviews as hv
+import numpy as np
+import panel as pn
+import param
+import torch
+
+from widgets import plots
+from widgets.energy_view import energy_panel
+from workbench.energy import EnergyReport, energy_report
+from workbench.methods.early_exit import (
+    DynamicConfidence,
+    TopKCutoff,
+    fixed_t_curve,
+    oracle_curve,
+    outcome,
+    policy_curve,
+)
+from workbench.methods.early_exit_study import BASES, base_run, calibrated_policies
+from workbench.network import simulate
+
+POLICIES = ("Dynamic Confidence", "AOI Top-K cutoff")
+EPSILONS = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.2, 0.3)
+SHOWN_SAMPLES = 6
+
+
+@pn.cache(max_items=8)
+def calibrated(base: str) -> dict:
+    """The base's calibrated policies (calibration data only)."""
+    return calibrated_policies(base_run(base))
+
+
+@pn.cache(max_items=32)
+def test_until(base: str, T_max: int):
+    """The base's test run up to T_max (clamped to its T: a base switch reaches the views
+    before the T_max knob adopts the new base's range)."""
+    run = base_run(base)
+    return run.test.until(min(T_max, run.T))
+
+
+@pn.cache(max_items=64)
+def topk(base: str, epsilon: float) -> TopKCutoff:
+    run = base_run(base)
+    return TopKCutoff(epsilon).calibrate(run.calibration, run.calibration_labels)
+
+
+@pn.cache(max_items=64)
+def reference_curves(base: str, T_max: int):
+    """Fixed-T and oracle curves (independent of the policy knobs)."""
+    trajectory, labels = test_until(base, T_max), base_run(base).test_labels
+    return fixed_t_curve(trajectory, labels), oracle_curve(trajectory, labels)
+
+
+@pn.cache(max_items=64)
+def sweep_curve(base: str, policy: str, scale: float, T_max: int):
+    """The policy's accuracy vs mean latency over its knob (c* for DC, ε for Top-K)."""
+    trajectory, labels = test_until(base, T_max), base_run(base).test_labels
+    if policy == "Dynamic Confidence":
+        dc = DynamicConfidence(scale=scale)
+        return policy_curve(trajectory, labels, lambda c: dc.stop_times_for(trajectory, c),
+                            np.linspace(0.3, 0.9999, 60))
+    return policy_curve(trajectory, labels, lambda e: topk(base, e).stop_times(trajectory),
+                        EPSILONS)
+
+
+@pn.cache(max_items=64)
+def recorded_sample(base: str, sample: int):
+    """One test sample simulated for the base's full T with every layer recorded."""
+    run = base_run(base)
+    return simulate(run.net, run.sample_inputs(sample), run.T, record=list(run.net.cells()))
+
+
+@pn.cache(max_items=256)
+def replay(base: str, policy: str, threshold: float, scale: float, epsilon: float, T_max: int):
+    """Stop times [B] of a policy setting on the cached test run."""
+    trajectory = test_until(base, T_max)
+    if policy == "Dynamic Confidence":
+        return DynamicConfidence(threshold=threshold, scale=scale).stop_times(trajectory)
+    return topk(base, epsilon).stop_times(trajectory)
+
+
+@pn.cache(max_items=256)
+def spent_energy(base: str, policy: str, threshold: float, scale: float, epsilon: float,
+                 T_max: int, memory: bool) -> EnergyReport:
+    stops = replay(base, policy, threshold, scale, epsilon, T_max)
+    return energy_report(test_until(base, T_max).stopped_at(stops), base_run(base).net,
+                         include_memory=memory)
+
+
+def _knob_text(policy: str, threshold: float, scale: float, epsilon: float) -> str:
+    return f"c*={threshold:.3f}, K={scale:g}" if policy == POLICIES[0] else f"ε={epsilon}"
+
+
+class EarlyExitSettings(param.Parameterized):
+    """Knobs of the page (one instance per browser session)."""
+
+    base = param.Selector(default="digits_qcfs", objects=list(BASES), doc="base SNN")
+    policy = param.Selector(default=POLICIES[0], objects=list(POLICIES), doc="stopping policy")
+    threshold = param.Number(0.9, bounds=(0.3, 0.999), step=0.005,
+                             doc="Dynamic Confidence: stop when max softmax(O_t/K) > c*")
+    scale = param.Selector(default=4.0, objects=list(DynamicConfidence().scales),
+                           doc="Dynamic Confidence: the readout scale K")
+    epsilon = param.Selector(default=0.01, objects=list(EPSILONS),
+                             doc="AOI Top-K: tolerated share of unstable exits ε")
+    T_max = param.Integer(32, bounds=(1, 32), doc="latest exit step")
+    sample = param.Integer(0, bounds=(0, 396), doc="test sample shown in the raster")
+    device = param.Selector(default="loihi", objects=["loihi"], doc="per-layer energy split")
+    memory = param.Boolean(False, doc="add the memory-traffic estimate")
+
+
+KNOBS = ("base", "policy", "threshold", "scale", "epsilon", "T_max")
+
+
+class EarlyExitPage(pn.viewable.Viewer):
+    """The 'Stopping early (confidence policies)' page."""
+
+    title = "Stopping early"
+    settled = param.Tuple(default=("", "", 0.0, 0.0, 0.0, 1), length=6, precedence=-1, doc=(
+        "the policy setting shown by the histogram, exits, raster and energy; follows the knobs "
+        "right after the operating point has been sent"))
+
+    def __init__(self, **params) -> None:
+        self.settings = EarlyExitSettings(**params)
+        super().__init__()
+        from workbench.energy import load_profiles
+
+        self.settings.param.device.objects = list(load_profiles().devices)
+        self.settings.param.watch(self._adopt_base, "base")
+        self._adopt_base()
+        self.settled = self._key()
+        self.settings.param.watch(self._settle, list(KNOBS))
+
+    async def _settle(self, *_) -> None:
+        await asyncio.sleep(0)  # yield: the quick views' patches go out first
+        self.settled = self._key()
+
+    def _adopt_base(self, *_) -> None:
+        """Start a base at its calibrated operating point."""
+        s, run = self.settings, base_run(self.settings.base)
+        dc = calibrated(s.base)["Dynamic Confidence"]
+        s.param.T_max.bounds = (1, run.T)
+        s.param.sample.bounds = (0, run.test.B - 1)
+        s.param.update(T_max=run.T, threshold=round(min(max(dc.threshold, 0.3), 0.999), 3),
+                       scale=dc.scale, sample=min(s.sample, run.test.B - 1))
+
+    def _key(self):
+        s = self.settings
+        return (s.base, s.policy, round(s.threshold, 4), s.scale, s.epsilon,
+                min(s.T_max, base_run(s.base).T))
+
+    def curves(self, base, policy, scale, T_max):
+        """Fixed-T, oracle and policy-sweep curves (no policy knob moves them)."""
+        T_max = min(T_max, base_run(base).T)
+        fixed, oracle = reference_curves(base, T_max)
+        sweep = sweep_curve(base, policy, scale, T_max)
+        return hv.Overlay([
+            hv.Curve(fixed, "mean_steps", "accuracy", label=f"fixed T (1..{T_max})"),
+            hv.Curve(oracle, "mean_steps", "accuracy", label="oracle: first correct").opts(
+                line_dash="dashed"),
+            hv.Curve(sweep, "mean_steps", "accuracy", label=f"{policy} sweep").opts(alpha=0.6),
+        ])
+
+    def operating_point(self, base, policy, threshold, scale, epsilon, T_max):
+        key = self._key()
+        T_max = key[-1]
+        o = outcome(test_until(base, T_max), base_run(base).test_labels, replay(*key))
+        fixed = float(base_run(base).test.accuracy_curve(base_run(base).test_labels)[T_max - 1])
+        knob = _knob_text(policy, threshold, scale, epsilon)
+        return hv.Points([(o.mean_steps, o.accuracy)], ["mean_steps", "accuracy"],
+                         label="operating point").opts(
+            size=12, color="black", marker="diamond",
+            title=(f"{policy} at {knob}: accuracy {o.accuracy:.3f} at {o.mean_steps:.2f} mean "
+                   f"steps (fixed T={T_max}: {fixed:.3f})"))
+
+    def histogram(self, settled):
+        T_max = settled[-1]
+        stops = replay(*settled).cpu().numpy()
+        counts = np.bincount(stops, minlength=T_max + 1)[1:]
+        return hv.Histogram((np.arange(0.5, T_max + 1), counts), kdims="stop step",
+                            vdims="samples").opts(
+            title=f"Stop times: median {np.median(stops):g}, 90th percentile "
+                  f"{np.percentile(stops, 90):g}", responsive=True, min_height=250,
+            shared_axes=False, framewise=True)
+
+    def _statistic(self, base, policy, scale, T_max):
+        trajectory = test_until(base, T_max)
+        if policy == POLICIES[0]:
+            return DynamicConfidence(scale=scale).confidence(trajectory.readout).cpu().numpy()
+        return TopKCutoff.gap(trajectory.readout).cpu().numpy()
+
+    def confidence_curves(self, base, policy, scale, T_max):
+        """The statistic of a few test samples over time (no threshold knob moves it)."""
+        T_max = min(T_max, base_run(base).T)
+        stat = self._statistic(base, policy, scale, T_max)
+        steps = np.arange(1, T_max + 1)
+        ylabel = "max softmax(O_t / K)" if policy == POLICIES[0] else "top1 − top2 of O_t"
+        return hv.Overlay([hv.Curve((steps, stat[:, b]), "timestep", "statistic",
+                                    label=f"sample {b}").opts(ylabel=ylabel)
+                           for b in range(min(SHOWN_SAMPLES, stat.shape[1]))])
+
+    def thresholds_and_exits(self, settled):
+        """The policy's threshold (c* or β_t) and each shown sample's exit."""
+        base, policy, threshold, scale, epsilon, T_max = settled
+        stat = self._statistic(base, policy, scale, T_max)
+        stops = replay(*settled)
+        if policy == POLICIES[0]:
+            line = hv.Curve(([1, T_max], [threshold, threshold]), "timestep", "statistic",
+                            label="c*")
+        else:
+            betas = topk(base, epsilon).betas[:T_max].cpu().numpy()
+            line = hv.Curve((np.arange(1, T_max + 1), betas), "timestep", "statistic",
+                            label="β_t")
+        shown = range(min(SHOWN_SAMPLES, stat.shape[1]))
+        exits = hv.Points([(int(stops[b]), float(stat[int(stops[b]) - 1, b])) for b in shown],
+                          ["timestep", "statistic"], label="exit")
+        title = (f"Confidence of {len(shown)} test samples and where they exit: "
+                 f"{_knob_text(policy, threshold, scale, epsilon)}")
+        # the title sits on an element: a nested overlay's title would be dropped
+        return line.opts(color="black", line_dash="dashed") * exits.opts(
+            size=9, color="black", marker="x", title=title)
+
+    def raster(self, settled, sample):
+        base, T_max = settled[0], settled[-1]
+        sample = min(sample, base_run(base).test.B - 1)
+        recorded = recorded_sample(base, sample).until(T_max)
+        stop = int(replay(*settled)[sample])
+        cut = recorded.stopped_at(torch.tensor([stop]))
+        return plots.spike_raster(cut, title=(
+            f"Sample {sample} exits at step {stop} of {T_max}: "
+            f"{int(cut.spikes_per_sample()[0])} spikes"))
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        p = self.settings.param
+        knobs = [p.base, p.policy, p.threshold, p.scale, p.epsilon, p.T_max]
+        widgets = pn.Param(self.settings, widgets={
+            "threshold": {"type": pn.widgets.FloatSlider},
+            "scale": {"type": pn.widgets.DiscreteSlider},
+            "epsilon": {"type": pn.widgets.DiscreteSlider},
+            "T_max": {"type": pn.widgets.IntSlider},
+            "sample": {"type": pn.widgets.IntInput},
+        }, show_name=False, width=300)
+
+        static = [p.base, p.policy, p.scale, p.T_max]
+
+        def layered(still, moving, moving_deps, **opts):
+            """A plot whose ``still`` layer redraws only when its own inputs change."""
+            plot = (hv.DynamicMap(pn.bind(still, *static))
+                    * hv.DynamicMap(pn.bind(moving, *moving_deps))).opts(
+                responsive=True, min_height=280, shared_axes=False, legend_position="right",
+                **opts)
+            return pn.pane.HoloViews(plot, sizing_mode="stretch_width")
+
+        def view(method, *deps):
+            return pn.pane.HoloViews(hv.DynamicMap(pn.bind(method, *deps)),
+                                     sizing_mode="stretch_width")
+
+        energy_views = energy_panel(lambda settled, memory: spent_energy(*settled, memory),
+                                    [self.param.settled, p.memory], p.device)
+        intro = pn.pane.Markdown(
+            "A fixed number of timesteps wastes time on easy inputs. A stopping policy reads the "
+            "accumulated output after every step and lets each sample exit once it is confident: "
+            "**Dynamic Confidence** (Li et al., ICCV 2023) thresholds the max softmax of O_t/K at "
+            "c*; **AOI's Top-K cutoff** (Wu et al., 2023) thresholds the top-1 minus top-2 gap "
+            "at a per-step β_t calibrated for a share 1 − ε of stable exits. The oracle stops "
+            "every sample at its first correct step: the potential. Knobs replay the recorded "
+            "run: nothing is re-simulated. Calibration used training/validation data only.",
+            sizing_mode="stretch_width")
+        return pn.Row(
+            pn.Column("### Settings", widgets),
+            pn.Column(intro,
+                      layered(self.curves, self.operating_point, knobs, ylim=(0, 1.02),
+                              xlabel="mean timesteps per sample"),
+                      view(self.histogram, self.param.settled),
+                      layered(self.confidence_curves, self.thresholds_and_exits,
+                              [self.param.settled]),
+                      view(self.raster, self.param.settled, p.sample),
+                      "### Energy actually spent", energy_views, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width")
