@@ -33,3 +33,19 @@ def test_torchvision_is_never_imported():
     code = "import sys, workbench.zoo, widgets.app; print('torchvision' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_report_early_exit_json(capsys):
+    assert main(["report", "early-exit", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    fields = {"base", "policy", "accuracy", "mean_steps", "p90_steps", "spikes_per_sample",
+              "energy"}
+    assert fields <= set(rows[0])
+    assert {"digits_qcfs", "events", "events_rcs"} == {r["base"] for r in rows}
+    for base in ("digits_qcfs", "events", "events_rcs"):
+        by = {r["policy"]: r for r in rows if r["base"] == base}
+        fixed = next(r for p, r in by.items() if p.startswith("fixed T="))
+        oracle = by["oracle: first correct"]
+        # the oracle is at least as accurate as fixed T, and faster
+        assert oracle["accuracy"] >= fixed["accuracy"] and oracle["mean_steps"] < fixed["mean_steps"]
+        assert by["Dynamic Confidence"]["energy"]["loihi"] < fixed["energy"]["loihi"]

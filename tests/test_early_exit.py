@@ -184,3 +184,14 @@ def test_time_shared_dropout_keeps_one_mask_per_run():
     assert torch.equal(first, second)  # same mask at every step of a run
     drop.new_run()
     assert not torch.equal(first, drop(x))
+
+
+def test_event_base_calibration_is_reproducible():
+    """AOI calibrates with dropout on; its masks are seeded, so β_t never changes run to run."""
+    from workbench.methods.early_exit_study import base_run
+
+    first, second = base_run.__wrapped__("events"), base_run.__wrapped__("events")
+    assert torch.equal(first.calibration.readout, second.calibration.readout)
+    assert torch.equal(TopKCutoff(0.01).calibrate(first.calibration, first.calibration_labels).betas,
+                       TopKCutoff(0.01).calibrate(second.calibration,
+                                                  second.calibration_labels).betas)
