@@ -49,3 +49,14 @@ def test_report_early_exit_json(capsys):
         # the oracle is at least as accurate as fixed T, and faster
         assert oracle["accuracy"] >= fixed["accuracy"] and oracle["mean_steps"] < fixed["mean_steps"]
         assert by["Dynamic Confidence"]["energy"]["loihi"] < fixed["energy"]["loihi"]
+
+
+def test_report_msat_json(capsys):
+    assert main(["report", "msat", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {"dataset", "mode", "T", "accuracy", "spikes_per_sample"} <= set(rows[0])
+    assert {"digits", "saccade_events"} == {r["dataset"] for r in rows}
+    acc = {(r["dataset"], r["mode"], r["T"]): r["accuracy"] for r in rows}
+    assert {t for d, m, t in acc} == {1, 2, 4, 8, 16, 32, 64}
+    # the measured shape on the digits: MSAT ahead of the constant threshold at T = 4
+    assert acc[("digits", "MSAT", 4)] > acc[("digits", "constant (max)", 4)]

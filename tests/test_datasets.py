@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from workbench.cache import read_entry, write_entry
+from workbench.cache import read_entry, sidecar_path, write_entry
 from workbench.datasets import load, load_real
 from workbench.datasets.digits import load_digits_split
 from workbench.datasets.dvs import DVSConfig, emulate
@@ -99,6 +99,12 @@ def test_half_written_cache_is_rebuilt(tmp_path, monkeypatch):
         digits_saccade_events(config)
 
 
+def test_json_payload_entry_round_trips(tmp_path):
+    path = tmp_path / "constants.json"  # a payload whose own suffix is the sidecar's
+    write_entry(path, b'{"a": 1}', {"kind": "test"})
+    assert read_entry(path)[0] == b'{"a": 1}'
+
+
 def test_tampered_cache_entry_is_rejected(tmp_path):
     path = tmp_path / "x.bin"
     write_entry(path, b"hello", {"kind": "test"})
@@ -108,7 +114,7 @@ def test_tampered_cache_entry_is_rejected(tmp_path):
         assert read_entry(path) is None
     assert not path.exists()
     write_entry(path, b"abc", {})
-    sidecar = path.with_suffix(".json")
+    sidecar = sidecar_path(path)
     sidecar.write_text(json.dumps({"sha256": "0" * 64, "bytes": 3}))
     with pytest.warns(UserWarning):
         assert read_entry(path) is None

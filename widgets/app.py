@@ -13,10 +13,12 @@ import panel as pn
 
 from widgets.pages.basics import BasicsPage
 from widgets.pages.early_exit import EarlyExitPage
+from widgets.pages.msat import MSATPage
 
 PAGES: dict[str, Callable[[], pn.viewable.Viewer]] = {
     "Spiking basics": BasicsPage,
     "Stopping early": EarlyExitPage,
+    "Adaptive thresholds (MSAT)": MSATPage,
 }
 
 

@@ -99,6 +99,14 @@ def wait_title(page, prefix: str, timeout_ms: int = 60_000) -> str:
     return next(t for t in titles(page) if t.startswith(prefix))
 
 
+def wait_new_title(page, prefix: str, old: str, timeout_ms: int = 60_000) -> str:
+    """Wait until a plot title starts with ``prefix`` and differs from ``old``; return it."""
+    page.wait_for_function(
+        f"() => ({TITLES})().some(t => t.startsWith({json.dumps(prefix)}) && t !== "
+        f"{json.dumps(old)})", timeout=timeout_ms, polling="raf")
+    return next(t for t in titles(page) if t.startswith(prefix) and t != old)
+
+
 def press_slider(page, index: int, key: str, *expect_prefixes: str) -> list[tuple[str, float]]:
     """Press ``key`` on the ``index``-th slider handle; wait, in turn, for a plot title starting
     with each of ``expect_prefixes`` and two animation frames. Returns (title, ms since the

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import holoviews as hv
 import numpy as np
+import torch
 from torch import Tensor
 
 from workbench.trajectory import Trajectory
@@ -47,10 +48,12 @@ def membrane_traces(trajectory: Trajectory, layer: str, neurons: Sequence[int], 
     steps = np.arange(1, trajectory.T + 1)
     curves = [hv.Curve((steps, v[:, n]), "timestep", "membrane", label=f"neuron {n}")
               for n in neurons]
-    top = float(max(v[:, list(neurons)].max(initial=0.0), theta.max()))
+    finite = theta[torch.isfinite(theta)]  # a gated step (spike confidence) has θ = inf
+    top = float(max(v[:, list(neurons)].max(initial=0.0), finite.max() if finite.numel() else 0))
     bottom = float(min(v[:, list(neurons)].min(initial=0.0), 0.0))
     if theta.dim() == 3:
         th = theta[:, sample].cpu().numpy()
+        th = np.where(np.isfinite(th), th, np.nan)  # drawn as gaps
         curves += [hv.Curve((steps, th[:, n]), "timestep", "membrane",
                             label=f"θ neuron {n}").opts(line_dash="dashed") for n in neurons]
         overlay = hv.Overlay(curves)

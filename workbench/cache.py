@@ -1,7 +1,7 @@
 """Files the workbench generates (datasets, models), written atomically and verified on load.
 
-Every payload ``<name>.<ext>`` has a sidecar ``<name>.json`` holding its SHA-256, size and
-metadata. Writes go to a temporary file that is renamed into place, payload first and
+Every payload ``<name>.<ext>`` has a sidecar ``<name>.<ext>.meta.json`` holding its SHA-256,
+size and metadata. Writes go to a temporary file that is renamed into place, payload first and
 sidecar last, so a crash leaves either the old complete entry or an entry without a valid
 sidecar. A payload whose hash does not match (truncated, tampered, half-written) is reported
 as missing and rebuilt; it is never used.
@@ -53,18 +53,23 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def sidecar_path(path: Path) -> Path:
+    """Where the sidecar of payload ``path`` lives (never the payload itself)."""
+    return path.with_name(path.name + ".meta.json")
+
+
 def write_entry(path: Path, payload: bytes, meta: dict[str, Any]) -> None:
     """Store ``payload`` at ``path`` with its sidecar (hash + ``meta``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(path, payload)
     sidecar = {"sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload), **meta}
-    _write_atomic(path.with_suffix(".json"), json.dumps(sidecar, indent=2, default=str).encode())
+    _write_atomic(sidecar_path(path), json.dumps(sidecar, indent=2, default=str).encode())
 
 
 def read_entry(path: Path) -> tuple[bytes, dict[str, Any]] | None:
     """The verified payload and metadata at ``path``, or None when absent or invalid (an invalid
     entry is removed with a warning, so the caller rebuilds it)."""
-    sidecar = path.with_suffix(".json")
+    sidecar = sidecar_path(path)
     if not path.exists() or not sidecar.exists():
         return None
     try:

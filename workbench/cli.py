@@ -13,12 +13,17 @@ from workbench.errors import WorkbenchError
 
 
 def _prepare(args: argparse.Namespace) -> None:
+    from workbench.methods.msat_study import DATASETS, setting
     from workbench.zoo import prepare
 
     for meta in prepare(progress=not args.quiet):
         m = meta["metrics"]
         print(f"{meta['model']:<18} test accuracy {m['test_accuracy']:.3f}  "
               f"(val {m['val_accuracy']:.3f}, trained in {m['train_seconds']} s)")
+    for dataset in DATASETS:  # MSAT constants, searched on the validation split once
+        found = setting(dataset).constants
+        print(f"MSAT constants ({dataset}): " + "; ".join(
+            f"{mode} α={c.alpha:.2f}" for mode, c in found.items()))
 
 
 def _serve(args: argparse.Namespace) -> None:

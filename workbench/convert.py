@@ -87,6 +87,21 @@ def _fold_into(layer: nn.Conv2d | nn.Linear, bn: nn.BatchNorm1d | nn.BatchNorm2d
 
 
 @torch.no_grad()
+def ann_activations(ann: nn.Sequential, x: Tensor) -> list[Tensor]:
+    """Output of every ReLU/QCFS of ``ann`` (eval mode) on ``x``, in order: the activations
+    that the converted SNN's cells spike1, spike2, ... stand for."""
+    was_training = ann.training
+    ann.eval()
+    outputs, h = [], x
+    for module in ann.children():
+        h = module(h)
+        if isinstance(module, ACTIVATIONS):
+            outputs.append(h)
+    ann.train(was_training)
+    return outputs
+
+
+@torch.no_grad()
 def layer_scales(ann: nn.Sequential, x_calib: Tensor, balance: str = "max",
                  percentile: float = 99.9) -> list[float]:
     """Activation scale λ_l of every ReLU/QCFS in order: the max or ``percentile`` of its
@@ -94,14 +109,13 @@ def layer_scales(ann: nn.Sequential, x_calib: Tensor, balance: str = "max",
     check_choice(balance, BALANCING, "threshold balancing")
     if not 0.0 < percentile <= 100.0:
         raise WorkbenchError(f"percentile must be in (0, 100], got {percentile}")
-    ann = ann.eval()
-    scales, h = [], x_calib
-    for module in ann.children():
-        h = module(h)
+    activations = [m for m in ann.children() if isinstance(m, ACTIVATIONS)]
+    scales = []
+    for module, h in zip(activations, ann_activations(ann, x_calib), strict=True):
         if isinstance(module, QCFS):
             scales.append(float(module.scale.abs()) + 1e-6)
-        elif isinstance(module, nn.ReLU):
-            values = h.detach().flatten().cpu().numpy()
+        else:
+            values = h.flatten().cpu().numpy()
             s = float(values.max() if balance == "max" else np.percentile(values, percentile))
             scales.append(max(s, 1e-6))  # an always-silent layer keeps a usable scale
     return scales

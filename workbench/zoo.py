@@ -33,7 +33,8 @@ class ModelSpec:
 
     ``task``: ``"digits"`` (static 8×8 images, cross-entropy on the output) or
     ``"saccade_events"`` (event frames over ``timesteps`` bins, surrogate-gradient BPTT with the
-    TET loss and, when ``rcs_alpha`` > 0, AOI's RCS regulariser).
+    TET loss and, when ``rcs_alpha`` > 0, AOI's RCS regulariser) or ``"saccade_rates"`` (an ANN
+    on the mean of ``timesteps`` event frames: the rates its converted SNN receives per step).
     """
 
     name: str
@@ -59,6 +60,8 @@ SPECS = {s.name: s for s in [
               digits_cnn, {"activation": "relu"}),
     ModelSpec("digits_qcfs_ann", "QCFS (L=4) CNN on the digits, for low-latency conversion",
               digits_cnn, {"activation": "qcfs", "levels": 4}),
+    ModelSpec("event_ann", "ReLU CNN on saccade-digit event rates (mean of 64 bins), for conversion",
+              digits_cnn, {"in_channels": 2, "size": 16}, task="saccade_rates", timesteps=64),
     ModelSpec("event_snn", "LIF conv SNN trained directly on saccade-digit events (TET loss)",
               event_snn, task="saccade_events", lr=2e-3),
     ModelSpec("event_snn_rcs", "the same SNN trained with AOI's RCS regulariser (α = 0.05)",
@@ -77,7 +80,9 @@ def task_data(task: str, timesteps: int = 10):
     splits = {}
     for name in ("train", "val", "test"):
         x, y = events.frames(name, timesteps)
-        splits[name] = (x.transpose(0, 1).contiguous(), y)
+        splits[name] = (x.mean(0) if task == "saccade_rates" else x.transpose(0, 1).contiguous(), y)
+    if task == "saccade_rates":
+        return splits, plain_forward
     return splits, lambda model, x: output(model, x.transpose(0, 1), timesteps)
 
 
