@@ -60,3 +60,17 @@ def test_report_msat_json(capsys):
     assert {t for d, m, t in acc} == {1, 2, 4, 8, 16, 32, 64}
     # the measured shape on the digits: MSAT ahead of the constant threshold at T = 4
     assert acc[("digits", "MSAT", 4)] > acc[("digits", "constant (max)", 4)]
+
+
+def test_report_iir_json(capsys):
+    assert main(["report", "iir", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {"setting", "T", "accuracy", "energy"} <= set(rows[0])
+    digits = {r["label"]: r for r in rows if r["dataset"] == "digits"}
+    assert [digits[f"IIR T={t}"]["T"] for t in (5, 4, 3, 2, 1)] == [5, 4, 3, 2, 1]
+    # trained from scratch at T=1, spikes vanish: its deep layers are silent and it guesses
+    random = digits["random init, trained at T=1"]
+    assert random["firing_rates"]["spike5"] < 0.01 and random["accuracy"] < 0.2
+    assert digits["IIR T=1"]["accuracy"] > 0.9
+    loihi = {k: r["energy"]["loihi"] for k, r in digits.items() if k.startswith("IIR")}
+    assert loihi["IIR T=1"] < loihi["IIR T=5"]

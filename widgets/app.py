@@ -13,12 +13,14 @@ import panel as pn
 
 from widgets.pages.basics import BasicsPage
 from widgets.pages.early_exit import EarlyExitPage
+from widgets.pages.iir import IIRPage
 from widgets.pages.msat import MSATPage
 
 PAGES: dict[str, Callable[[], pn.viewable.Viewer]] = {
     "Spiking basics": BasicsPage,
     "Stopping early": EarlyExitPage,
     "Adaptive thresholds (MSAT)": MSATPage,
+    "Fewer timesteps (IIR)": IIRPage,
 }
 
 
@@ -37,7 +39,7 @@ def create_app() -> pn.template.BaseTemplate:
 
     def show(name: str) -> None:
         if name not in built:
-            built[name] = PAGES[name]().__panel__()
+            built[name] = pn.panel(PAGES[name]())
         main.objects = [built[name]]
 
     menu.param.watch(lambda event: show(event.new), "value")

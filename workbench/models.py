@@ -48,3 +48,19 @@ def event_snn(T_leak: float = 0.5, dropout: float = 0.3, channels: tuple[int, in
         ("flatten", nn.Flatten()), ("drop", TimeSharedDropout(dropout)),
         ("fc", nn.Linear(c2 * (size // 4) ** 2, num_classes)),
     ], (2, size, size))
+
+
+def deep_digits_cnn(dropout: float = 0.2) -> nn.Sequential:
+    """A deeper ReLU CNN for the digits, without BatchNorm (IIR's setting): six hidden layers
+    (conv 32, conv 32, avg-pool, conv 64, conv 64, avg-pool, fc 128) and a linear readout, deep
+    enough for spikes to vanish layer by layer at T = 1."""
+    return nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(1, 32, 3, padding=1)), ("act1", nn.ReLU()),
+        ("conv2", nn.Conv2d(32, 32, 3, padding=1)), ("act2", nn.ReLU()),
+        ("pool1", nn.AvgPool2d(2)),
+        ("conv3", nn.Conv2d(32, 64, 3, padding=1)), ("act3", nn.ReLU()),
+        ("conv4", nn.Conv2d(64, 64, 3, padding=1)), ("act4", nn.ReLU()),
+        ("pool2", nn.AvgPool2d(2)), ("flatten", nn.Flatten()),
+        ("fc1", nn.Linear(64 * 2 * 2, 128)), ("act5", nn.ReLU()), ("drop", nn.Dropout(dropout)),
+        ("fc2", nn.Linear(128, 10)),
+    ]))

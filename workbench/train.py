@@ -61,12 +61,15 @@ def fit(
     seed: int = 0,
     progress: bool = True,
     desc: str = "training",
+    on_epoch: Callable[[int, dict], bool | None] | None = None,
 ) -> dict[str, list[float]]:
     """Train ``model`` with Adam on ``train = (x, y)`` (batch-first tensors); keep the weights of
     the best validation epoch when ``val`` is given. The loss is ``loss_fn(forward(model, x), y)``,
     or ``objective(model, x, y)`` when given (losses that read more than the output). After every
     step, modules with ``constrain_`` (trainable θ/λ) are projected back into range. Returns the
-    per-epoch history; validation accuracy is measured with ``forward``."""
+    per-epoch history; validation accuracy is measured with ``forward``. ``on_epoch(epoch,
+    history)`` is called after every epoch; returning False stops training at once (the
+    history then has ``"cancelled": True`` and the weights are those of the last epoch)."""
     if epochs < 1 or batch_size < 1:
         raise WorkbenchError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
     x, y = train
@@ -105,6 +108,9 @@ def fit(
             bar.set_postfix(loss=f"{total / n:.3f}", val=f"{acc:.3f}")
         else:
             bar.set_postfix(loss=f"{total / n:.3f}")
+        if on_epoch is not None and on_epoch(len(history["loss"]), history) is False:
+            history["cancelled"] = True
+            return history
     if best_state is not None:
         model.load_state_dict(best_state)
     return history

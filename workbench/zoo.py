@@ -20,7 +20,7 @@ from workbench.convert import convert
 from workbench.datasets.digits import load_digits_split
 from workbench.device import default_device, set_threads
 from workbench.errors import WorkbenchError
-from workbench.models import digits_cnn, event_snn
+from workbench.models import deep_digits_cnn, digits_cnn, event_snn
 from workbench.network import SpikingNetwork, output
 from workbench.train import evaluate, fit, plain_forward
 
@@ -32,7 +32,8 @@ class ModelSpec:
     """How one default model is built and trained.
 
     ``task``: ``"digits"`` (static 8×8 images, cross-entropy on the output) or
-    ``"saccade_events"`` (event frames over ``timesteps`` bins, surrogate-gradient BPTT with the
+    ``"noisy_digits"`` (the same with fixed Gaussian pixel noise), ``"saccade_events"``
+    (event frames over ``timesteps`` bins, surrogate-gradient BPTT with the
     TET loss and, when ``rcs_alpha`` > 0, AOI's RCS regulariser) or ``"saccade_rates"`` (an ANN
     on the mean of ``timesteps`` event frames: the rates its converted SNN receives per step).
     """
@@ -60,6 +61,10 @@ SPECS = {s.name: s for s in [
               digits_cnn, {"activation": "relu"}),
     ModelSpec("digits_qcfs_ann", "QCFS (L=4) CNN on the digits, for low-latency conversion",
               digits_cnn, {"activation": "qcfs", "levels": 4}),
+    ModelSpec("deep_digits_ann", "deeper ReLU CNN without BN on the digits (IIR's starting point)",
+              deep_digits_cnn, epochs=30),
+    ModelSpec("deep_noisy_digits_ann", "the same CNN on digits with Gaussian pixel noise σ = 0.5",
+              deep_digits_cnn, task="noisy_digits", epochs=30),
     ModelSpec("event_ann", "ReLU CNN on saccade-digit event rates (mean of 64 bins), for conversion",
               digits_cnn, {"in_channels": 2, "size": 16}, task="saccade_rates", timesteps=64),
     ModelSpec("event_snn", "LIF conv SNN trained directly on saccade-digit events (TET loss)",
@@ -69,11 +74,19 @@ SPECS = {s.name: s for s in [
 ]}
 
 
+NOISE_SIGMA = 0.5
+
+
 def task_data(task: str, timesteps: int = 10):
     """(splits {name: (x, y)} batch-first, forward) of a training task."""
-    if task == "digits":
+    if task in ("digits", "noisy_digits"):
         data = load_digits_split()
-        return {k: (v.x, v.y) for k, v in data.items()}, plain_forward
+        splits = {k: (v.x, v.y) for k, v in data.items()}
+        if task == "noisy_digits":  # fixed, seeded noise: the same noisy images every time
+            generator = torch.Generator().manual_seed(1)
+            splits = {k: (x + NOISE_SIGMA * torch.randn(x.shape, generator=generator), y)
+                      for k, (x, y) in splits.items()}
+        return splits, plain_forward
     from workbench.datasets.saccade import digits_saccade_events
 
     events = digits_saccade_events()

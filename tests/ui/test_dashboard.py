@@ -89,3 +89,18 @@ def test_msat_page_moves_the_threshold_constants(app_url):
         title = wait_new_title(page, "Accuracy vs T, MSAT (alpha=", first)
         assert float(re.search(r"alpha=([0-9.]+)", title).group(1)) > alpha
         assert not page.errors, page.errors
+
+
+def test_iir_page_shows_stages_and_cancels_a_retrain(app_url):
+    with browser_page(app_url, page_title="Fewer timesteps (IIR)") as page:
+        wait_title(page, "Accuracy and energy along the IIR chain (digits)", timeout_ms=240_000)
+        first = wait_title(page, "IIR T=1: test accuracy")
+        page.locator("select").nth(1).select_option("random_init_T1")
+        wait_title(page, "random init, trained at T=1: test accuracy")
+        assert any(t.startswith("Firing rates, random init") for t in titles(page))
+        page.get_by_role("button", name="Retrain the chain").click()
+        page.get_by_text("Retraining").first.wait_for(timeout=30_000)
+        page.get_by_role("button", name="Cancel").click()
+        page.get_by_text("Cancelled: the cached models are unchanged.").wait_for(timeout=60_000)
+        assert first.startswith("IIR T=1")
+        assert not page.errors, page.errors
