@@ -21,6 +21,25 @@ from widgets.browser import browser_page, press_slider, served_app, wait_title
 from widgets.pages.early_exit import SHOWN_SAMPLES as SHOWN
 
 
+def time_presses(page, presses: int, prefixes) -> list[list[float]]:
+    """Press the first slider's right arrow ``presses`` times; ``prefixes(i)`` names the new
+    plot titles awaited after press i. Returns, per prefix, the latencies in ms."""
+    latencies = None
+    for i in range(presses):
+        seen = press_slider(page, 0, "ArrowRight", *prefixes(i))
+        latencies = latencies or [[] for _ in seen]
+        for series, (_, ms) in zip(latencies, seen, strict=True):
+            series.append(ms)
+    return latencies
+
+
+def report(label: str, names: tuple[str, ...], latencies: list[list[float]], target: int) -> None:
+    for name, values in zip(names, latencies, strict=True):
+        print(f"{label}→{name} repaint: median {statistics.median(values):.0f} ms, "
+              f"max {max(values):.0f} ms, all {[round(x) for x in values]}")
+    print(f"target: median <= {target} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presses", type=int, default=10)
@@ -28,37 +47,22 @@ def main() -> None:
     args = parser.parse_args()
     with served_app() as url, browser_page(url) as page:
         wait_title(page, "Spike raster: θ×1.00")
-        raster, curve, scale = [], [], 1.0
-        for _ in range(args.presses):
-            scale = round(scale + 0.05, 2)
-            (_, ms_raster), (_, ms_curve) = press_slider(
-                page, 0, "ArrowRight", f"Spike raster: θ×{scale:.2f}",
-                f"Test accuracy vs timestep, θ×{scale:.2f}")
-            raster.append(ms_raster)
-            curve.append(ms_curve)
+        latencies = time_presses(page, args.presses, lambda i: (
+            f"Spike raster: θ×{1 + 0.05 * (i + 1):.2f}",
+            f"Test accuracy vs timestep, θ×{1 + 0.05 * (i + 1):.2f}"))
         if args.screenshot:
             page.screenshot(path=args.screenshot, full_page=True)
-        for name, values in (("raster", raster), ("accuracy curve + energy", curve)):
-            print(f"threshold slider→{name} repaint: median {statistics.median(values):.0f} ms, "
-                  f"max {max(values):.0f} ms, all {[round(x) for x in values]}")
-        print("target: median <= 500 ms")
+        report("Spiking basics: threshold slider", ("raster", "accuracy curve + energy"),
+               latencies, 500)
     with served_app() as url, browser_page(url, page_title="Stopping early") as page:
         title = wait_title(page, "Dynamic Confidence at c*=", timeout_ms=120_000)
-        value = float(re.search(r"c\*=([0-9.]+)", title).group(1))
-        point, everything = [], []
-        for _ in range(args.presses):
-            value = round(value + 0.005, 3)
-            (_, ms_point), (_, ms_all) = press_slider(
-                page, 0, "ArrowRight", f"Dynamic Confidence at c*={value:.3f}",
-                f"Confidence of {SHOWN} test samples and where they exit: c*={value:.3f}")
-            point.append(ms_point)
-            everything.append(ms_all)
-        for name, values in (("operating point", point),
-                             ("histogram, exits, raster, energy", everything)):
-            print(f"Stopping early: c* slider→{name} repaint (replay): median "
-                  f"{statistics.median(values):.0f} ms, max {max(values):.0f} ms, "
-                  f"all {[round(x) for x in values]}")
-        print("target: median <= 150 ms")
+        start = float(re.search(r"c\*=([0-9.]+)", title).group(1))
+        latencies = time_presses(page, args.presses, lambda i: (
+            f"Dynamic Confidence at c*={start + 0.005 * (i + 1):.3f}",
+            f"Confidence of {SHOWN} test samples and where they exit: "
+            f"c*={start + 0.005 * (i + 1):.3f}"))
+        report("Stopping early: c* slider (replay)",
+               ("operating point", "histogram, exits, raster, energy"), latencies, 150)
         if page.errors:
             print("JavaScript errors:", page.errors)
 

@@ -170,11 +170,12 @@ def inactive_masks(net: SpikingNetwork, ann: nn.Sequential, x: Tensor) -> dict[s
 
 
 @torch.no_grad()
-def sin_fraction(net: SpikingNetwork, ann: nn.Sequential, x: Tensor, T: int
-                 ) -> dict[str, Tensor]:
+def sin_fraction(net: SpikingNetwork, ann: nn.Sequential, x: Tensor, T: int,
+                 x_ann: Tensor | None = None) -> dict[str, Tensor]:
     """Per cell, [T]: the share of the spikes at each step emitted by neurons the paired ANN
-    leaves inactive (the SIN error), for input batch ``x``. Computed on the fly (no rasters)."""
-    inactive = inactive_masks(net, ann, x)
+    leaves inactive (the SIN error), for SNN input ``x`` (and ANN input ``x_ann``, default
+    ``x``; event SNNs pair with an ANN on event rates). Computed on the fly (no rasters)."""
+    inactive = inactive_masks(net, ann, x if x_ann is None else x_ann)
     sin = {name: torch.zeros(T) for name in inactive}
     total = {name: torch.zeros(T) for name in inactive}
 
@@ -187,9 +188,10 @@ def sin_fraction(net: SpikingNetwork, ann: nn.Sequential, x: Tensor, T: int
 
 
 def spike_confidences(net: SpikingNetwork, ann: nn.Sequential, x_train: Tensor,
-                      t_c: int = 16) -> dict[str, float]:
-    """c_l = 1 − (SIN spikes / all spikes) over the first t_c steps, per layer (training data)."""
-    inactive = inactive_masks(net, ann, x_train)
+                      t_c: int = 16, x_ann: Tensor | None = None) -> dict[str, float]:
+    """c_l = 1 − (SIN spikes / all spikes) over the first t_c steps, per layer, on training
+    data ``x_train`` (ANN input ``x_ann``, default ``x_train``)."""
+    inactive = inactive_masks(net, ann, x_train if x_ann is None else x_ann)
     sin = dict.fromkeys(inactive, 0.0)
     total = dict.fromkeys(inactive, 0.0)
 

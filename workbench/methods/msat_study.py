@@ -107,25 +107,8 @@ def setting(dataset: str) -> MSATSetting:
     snn_percentile = convert(ann, rates["train"], "percentile")
     searched = _searched(dataset, snn, splits, meta)
     constants = {m: MSATConstants(**v["constants"]) for m, v in searched.items()}
-    confidences = spike_confidences(snn, ann, splits["train"][0], T_C) if dataset == "digits" \
-        else _event_confidences(snn, ann, splits, rates)
+    confidences = spike_confidences(snn, ann, splits["train"][0], T_C, x_ann=rates["train"])
     return MSATSetting(dataset, ann, snn, snn_percentile, splits, rates, constants, confidences)
-
-
-def _event_confidences(snn, ann, splits, rates):
-    """Spike confidences on event input: SIN judged against the ANN's activation on the rates."""
-    from workbench.methods.msat import inactive_masks
-
-    inactive = inactive_masks(snn, ann, rates["train"])
-    sin = dict.fromkeys(inactive, 0.0)
-    total = dict.fromkeys(inactive, 0.0)
-
-    def observe(t, name, spikes, state):
-        sin[name] += float((spikes * inactive[name]).sum())
-        total[name] += float(spikes.sum())
-
-    simulate(snn, splits["train"][0], T_C, observe=observe)
-    return {n: max(1.0 - sin[n] / total[n], 0.05) if total[n] else 1.0 for n in sin}
 
 
 MODES_SHOWN = ("constant (max)", "constant (percentile)", "DTT", "DET", "MSAT",
