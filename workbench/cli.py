@@ -24,6 +24,12 @@ def _prepare(args: argparse.Namespace) -> None:
         found = setting(dataset).constants
         print(f"MSAT constants ({dataset}): " + "; ".join(
             f"{mode} α={c.alpha:.2f}" for mode, c in found.items()))
+    from workbench.methods.iir_study import DATASETS as IIR_DATASETS
+    from workbench.methods.iir_study import study
+
+    for dataset in IIR_DATASETS:  # the T = 5 → 1 chain and its baselines, one checkpoint each
+        _, _, chain = study(dataset, progress=not args.quiet)
+        print(f"IIR chain ({dataset}): T=1 test accuracy {chain['T1'][1]['test_accuracy']:.3f}")
 
 
 def _serve(args: argparse.Namespace) -> None:
