@@ -13,6 +13,7 @@ import panel as pn
 
 from widgets.pages.basics import BasicsPage
 from widgets.pages.early_exit import EarlyExitPage
+from widgets.pages.hybrid import HybridPage
 from widgets.pages.iir import IIRPage
 from widgets.pages.msat import MSATPage
 
@@ -21,6 +22,7 @@ PAGES: dict[str, Callable[[], pn.viewable.Viewer]] = {
     "Stopping early": EarlyExitPage,
     "Adaptive thresholds (MSAT)": MSATPage,
     "Fewer timesteps (IIR)": IIRPage,
+    "ANN-initialized SNN (pose)": HybridPage,
 }
 
 

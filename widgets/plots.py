@@ -113,3 +113,23 @@ def energy_by_layer(layers, device: str, title: str | None = None) -> hv.Bars:
         stacked=True, title=title or f"SNN energy by layer on {device}", responsive=True,
         min_height=300, tools=["hover"], ylabel="J per inference", shared_axes=False,
         framewise=True, legend_position="top_right")
+
+
+def pose_overlay(frame: np.ndarray, skeletons: Mapping[str, np.ndarray], bones: Sequence[tuple],
+                 title: str = "Events and skeletons") -> hv.Overlay:
+    """One event frame ``frame`` [2, H, W] (ON − OFF counts, pixel (i, j) centred at
+    (j + 0.5, i + 0.5)) under skeletons ``{label: joints [J, 2] (u, v) in pixels}``."""
+    H, W = frame.shape[-2:]
+    image = hv.Image(np.flipud(frame[1] - frame[0]), bounds=(0, 0, W, H),
+                     kdims=["u (px)", "v (px)"], vdims="ON − OFF events").opts(
+        cmap="RdBu_r", clim=(-2, 2), colorbar=False)
+    colours = ("#2ca02c", "#d62728", "#9467bd", "#ff7f0e")
+    elements = [image]
+    for (label, joints), colour in zip(skeletons.items(), colours, strict=False):
+        flipped = np.stack([joints[:, 0], H - joints[:, 1]], -1)  # image rows grow downwards
+        elements.append(hv.Path([flipped[list(b)] for b in bones], label=label).opts(
+            color=colour, line_width=3))
+        elements.append(hv.Points(flipped, label=label).opts(color=colour, size=6))
+    return hv.Overlay(elements).opts(title=title, width=520, height=460, shared_axes=False,
+                                     legend_position="right", xlim=(0, W), ylim=(0, H),
+                                     aspect="equal")

@@ -30,6 +30,12 @@ def _prepare(args: argparse.Namespace) -> None:
     for dataset in IIR_DATASETS:  # the T = 5 → 1 chain and its baselines, one checkpoint each
         _, _, chain = study(dataset, progress=not args.quiet)
         print(f"IIR chain ({dataset}): T=1 test accuracy {chain['T1'][1]['test_accuracy']:.3f}")
+    from workbench.methods.hybrid_study import prepare as prepare_hybrid
+
+    for meta in prepare_hybrid(progress=not args.quiet):  # the pose ANN and SNN variants
+        m = meta["metrics"]
+        print(f"pose {meta['model']:<22} final loss {m['final_loss']:.3f}"
+              + (f"  (trained in {m['train_seconds']} s)" if "train_seconds" in m else ""))
 
 
 def _serve(args: argparse.Namespace) -> None:

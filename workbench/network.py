@@ -133,12 +133,12 @@ def _indicator(module: nn.Module, h: Tensor) -> Tensor:
     if isinstance(module, nn.AvgPool2d):
         k = module.kernel_size if isinstance(module.kernel_size, tuple) else (module.kernel_size,) * 2
         return module(h) * (k[0] * k[1])  # sum-pooling: each input reaches the pooled cell once
-    if isinstance(module, nn.Dropout | TimeSharedDropout | nn.Identity):
-        return h
+    if isinstance(module, nn.Dropout | TimeSharedDropout | nn.Identity | nn.BatchNorm2d):
+        return h  # element-wise: one connection per input
     if isinstance(module, nn.Flatten | nn.Upsample):
         return module(h)
     raise WorkbenchError(f"cannot count synaptic operations through {type(module).__name__}; "
-                         "supported: Conv2d, Linear, AvgPool2d, Flatten, Dropout, Upsample")
+                         "supported: Conv2d, Linear, AvgPool2d, Flatten, Dropout, BatchNorm2d, Upsample")
 
 
 def connection_counts(ops: nn.Sequential, in_shape: tuple[int, ...],
@@ -161,8 +161,8 @@ def dense_macs(ops: nn.Sequential, in_shape: tuple[int, ...],
     h = torch.zeros((1, *in_shape), device=device)
     with torch.no_grad():
         for module in ops:
-            if not isinstance(module, nn.Dropout | TimeSharedDropout):
-                h = module(h)
+            if not isinstance(module, nn.Dropout | TimeSharedDropout | nn.BatchNorm2d):
+                h = module(h)  # (BN keeps the shape; running it here would move its statistics)
             if isinstance(module, nn.Conv2d):
                 kh, kw = module.kernel_size
                 total += h.numel() * (module.in_channels // module.groups) * kh * kw

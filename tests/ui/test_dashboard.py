@@ -104,3 +104,27 @@ def test_iir_page_shows_stages_and_cancels_a_retrain(app_url):
         page.get_by_text("Cancelled: the cached models are unchanged.").wait_for(timeout=60_000)
         assert first.startswith("IIR T=1")
         assert not page.errors, page.errors
+
+
+def test_hybrid_page_plays_a_sequence_and_changes_the_init_rate(app_url):
+    with browser_page(app_url, page_title="ANN-initialized SNN (pose)") as page:
+        first = wait_title(page, "t = 110 ms, hybrid ANN-SNN", timeout_ms=600_000)
+        assert re.search(r"\d+\.\d+ px \(sequence 0\)", first)
+        wait_title(page, "Error over time, hybrid ANN-SNN: mean")
+        wait_title(page, "Error per step inside the window (100 Hz SNN, init at 10 Hz)")
+        wait_title(page, "Membrane potential, lif4 (hybrid ANN-SNN): mean jump")
+        energy = wait_title(page, "Energy per second of sequence: hybrid ANN-SNN / ANN at 100 Hz")
+        assert float(energy.split("= ")[1].split(" ")[0]) < 1.0  # cheaper than the ANN at 100 Hz
+        # the player's slider steps through the sequence
+        page.locator("input[type=range]").first.focus()
+        page.keyboard.press("ArrowRight")
+        wait_title(page, "t = 120 ms, hybrid ANN-SNN")
+        # a lower initialization rate: windows of 20 steps, error and energy redrawn
+        errors = wait_title(page, "Error over time, hybrid ANN-SNN")
+        page.locator("select").first.select_option("5.0")
+        assert wait_new_title(page, "Error over time, hybrid ANN-SNN", errors,
+                              timeout_ms=120_000).endswith("init every 200 ms")
+        wait_title(page, "Error per step inside the window (100 Hz SNN, init at 5 Hz)")
+        cheaper = wait_new_title(page, "Energy per second of sequence: hybrid ANN-SNN", energy)
+        assert float(cheaper.split("= ")[1].split(" ")[0]) < float(energy.split("= ")[1].split(" ")[0])
+        assert not page.errors, page.errors

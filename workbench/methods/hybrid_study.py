@@ -1,0 +1,341 @@
+"""The hybrid study: the pose models (trained once, cached), six ways of predicting the pose on
+the same test sequences (error per step inside the window, 2D per view and 3D triangulated), and
+energy per second of sequence on every target.
+
+The six predictors (``KINDS``): the ANN re-run at every SNN step, the ANN at the initialization
+rate with its prediction held, the SNN alone from a zero state, the hybrid, and two ablations
+(no state init: the ANN sets only the readout; no consistency loss: ρ = 0).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from workbench.cache import cache_dir, config_key, read_entry, write_entry
+from workbench.datasets.stick_figure import StickFigureConfig, stick_figure_events, triangulate
+from workbench.device import default_device, set_threads
+from workbench.energy import LayerOps, Profiles, layer_joules, load_profiles, snn_ops
+from workbench.errors import WorkbenchError, check_choice
+from workbench.methods.hybrid import HybridPose, PoseANN, train_ann, train_hybrid, window_batch
+from workbench.methods.hybrid_data import (
+    PoseSequences,
+    Timing,
+    decode_heatmaps,
+    mpjpe,
+    pose_sequences,
+)
+from workbench.trajectory import Trajectory
+
+COMMAND = "workbench prepare"
+# SNN variants: (how each window starts, trained with the consistency loss)
+VARIANTS = {"hybrid": ("state", True), "no_state_init": ("readout", False),
+            "no_consistency": ("state", False), "snn_alone": ("zero", False)}
+KINDS = ("ann_high_rate", "ann_held", "snn_alone", "hybrid", "no_state_init", "no_consistency")
+LABELS = {"ann_high_rate": "ANN at the SNN rate", "ann_held": "ANN at the init rate, held",
+          "snn_alone": "SNN alone (zero state)", "hybrid": "hybrid ANN-SNN",
+          "no_state_init": "hybrid without state init", "no_consistency": "hybrid, ρ = 0"}
+# what `workbench prepare` and the report train: every variant at 100 Hz, the main two at 200 Hz
+PREPARED = {100: tuple(VARIANTS), 200: ("hybrid", "snn_alone")}
+
+
+@dataclass(frozen=True)
+class HybridConfig:
+    """Training budget of the pose models (seeded); ρ weighs the state-consistency loss."""
+
+    ann_epochs: int = 15
+    ann_stride: int = 3
+    snn_epochs: int = 6
+    ann_lr: float = 2e-3
+    snn_lr: float = 3e-3
+    rho: float = 0.05
+    seed: int = 0
+    data: StickFigureConfig = field(default_factory=StickFigureConfig)
+
+
+@lru_cache(maxsize=4)
+def sequences(split: str, snn_rate_hz: int = 100, data: StickFigureConfig = StickFigureConfig()
+              ) -> PoseSequences:
+    """The stick-figure ``split`` binned at ``snn_rate_hz`` (shared read-only)."""
+    return pose_sequences(stick_figure_events(data), split, Timing(snn_rate_hz))
+
+
+def _bytes(module: nn.Module) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(module.state_dict(), buffer)
+    return buffer.getvalue()
+
+
+def _load_or_train(name: str, key: dict, build: Callable[[], nn.Module],
+                   train: Callable[[nn.Module], dict]) -> tuple[nn.Module, dict]:
+    path = cache_dir() / "models" / f"pose-{name}-{config_key(key)}.pt"
+    module = build()
+    entry = read_entry(path)
+    if entry is not None:
+        module.load_state_dict(torch.load(io.BytesIO(entry[0]), weights_only=True))
+        return module.to(default_device()).eval(), entry[1]
+    set_threads()
+    torch.manual_seed(key["config"]["seed"])
+    module = build().to(default_device())
+    start = time.perf_counter()
+    history = train(module)
+    meta = {"model": name, "config": key, "command": COMMAND,
+            "metrics": {"final_loss": history["loss"][-1],
+                        "train_seconds": round(time.perf_counter() - start, 1)}}
+    write_entry(path, _bytes(module), meta)
+    return module.eval(), meta
+
+
+def load_ann(config: HybridConfig = HybridConfig(), progress: bool = True
+             ) -> tuple[PoseANN, dict]:
+    """The pose ANN (trained on the 100 Hz binning; its input is rate-independent) and its
+    metadata."""
+    ann_config = {k: v for k, v in asdict(config).items() if not k.startswith("snn_") and k != "rho"}
+    key = {"config": ann_config, "torch": torch.__version__.split("+")[0]}
+    train = sequences("train", 100, config.data)
+    return _load_or_train("ann", key, PoseANN, lambda m: train_ann(
+        m, train, config.ann_epochs, config.ann_lr, config.ann_stride, config.seed, progress))
+
+
+def load_variant(variant: str, snn_rate_hz: int = 100, config: HybridConfig = HybridConfig(),
+                 progress: bool = True) -> tuple[HybridPose, dict]:
+    """A trained SNN variant (``VARIANTS``) at ``snn_rate_hz``, with its metadata."""
+    check_choice(variant, tuple(VARIANTS), "hybrid variant")
+    init, consistent = VARIANTS[variant]
+    rho = config.rho if consistent else 0.0
+    ann, _ = load_ann(config, progress)
+    timing = Timing(snn_rate_hz)
+    train = sequences("train", snn_rate_hz, config.data)
+    key = {"config": asdict(config), "variant": variant, "snn_rate_hz": snn_rate_hz,
+           "torch": torch.__version__.split("+")[0]}
+    return _load_or_train(
+        f"{variant}-{snn_rate_hz}hz", key, lambda: HybridPose(ann.cpu(), timing, init),
+        lambda m: train_hybrid(m, train, config.snn_epochs, rho, config.snn_lr, seed=config.seed,
+                               progress=progress))
+
+
+def prepare(progress: bool = True, config: HybridConfig = HybridConfig()) -> list[dict]:
+    """Train every model the report and the page use by default; return their metadata."""
+    return [load_ann(config, progress)[1]] + [load_variant(v, rate, config, progress)[1]
+                                             for rate, variants in PREPARED.items() for v in variants]
+
+
+# ---------------------------------------------------------------- energy per second of sequence
+
+
+def _count_ops(modules: nn.Module, run: Callable[[], object]) -> LayerOps:
+    """Dense MACs (Conv2d) and activations (ReLU, LeakyReLU outputs) of the submodules of
+    ``modules`` during ``run()``: the ops of one sample's pass."""
+    counts = {"macs": 0.0, "activations": 0.0}
+
+    def hook(layer: nn.Module, _, out: Tensor) -> None:
+        if isinstance(layer, nn.Conv2d):
+            kh, kw = layer.kernel_size
+            counts["macs"] += out.numel() * layer.in_channels // layer.groups * kh * kw
+        elif isinstance(layer, nn.ReLU | nn.LeakyReLU):
+            counts["activations"] += out.numel()
+
+    handles = [m.register_forward_hook(hook) for m in modules.modules()]
+    try:
+        with torch.no_grad():
+            run()
+    finally:
+        for h in handles:
+            h.remove()
+    return LayerOps(macs=counts["macs"], synaptic_ops=0.0, dense_macs=counts["macs"],
+                    neuron_updates=counts["activations"])
+
+
+def init_ops(ann: PoseANN, model: HybridPose | None = None) -> dict[str, LayerOps]:
+    """Ops of one initialization: the ANN's pass (features and heatmaps, ``"ann"``) and the
+    state heads of ``model`` on its features (``"heads"``; none without a model)."""
+    x = torch.zeros(1, 20, 32, 32, device=next(ann.parameters()).device)
+    heads = (_count_ops(model.heads, lambda: model.states(x)) if model is not None
+             else LayerOps(0.0, 0.0, 0.0, 0.0))
+    return {"ann": _count_ops(ann, lambda: ann(x)), "heads": heads}
+
+
+def joules_per_second(kind: str, timing: Timing, init: dict[str, LayerOps],
+                      snn_window: dict[str, LayerOps] | None = None,
+                      profiles: Profiles | None = None) -> dict[str, dict[str, float]]:
+    """Energy per second of sequence (W) on every target, split into the ANN's calls
+    (``"ann"``), the state heads' (``"heads"``) and the SNN's windows (``"snn"``).
+
+    The ANN runs ``snn_rate`` times a second for ``"ann_high_rate"`` and ``init_rate`` times for
+    the others that use it; every SNN variant runs ``init_rate`` windows a second, each charged
+    the per-window ops ``snn_window`` measured in a run. ANN and heads are charged on the
+    target's ``ann_on`` profile (a neuromorphic chip pairs with a conventional one)."""
+    check_choice(kind, KINDS, "model")
+    profiles = profiles or load_profiles()
+    snn_kind = kind not in ("ann_high_rate", "ann_held")
+    if snn_kind and snn_window is None:
+        raise WorkbenchError(f"{kind!r} needs the SNN's per-window op counts")
+    ann_calls = {"ann_high_rate": timing.snn_rate_hz, "snn_alone": 0.0}.get(kind, timing.init_rate_hz)
+    head_calls = timing.init_rate_hz if VARIANTS.get(kind, ("",))[0] == "state" else 0.0
+    windows = timing.init_rate_hz if snn_kind else 0.0
+    energy = {}
+    for device in profiles.devices.values():
+        ann_device = profiles.devices[device.ann_on]
+        snn = (sum(sum(layer_joules(ops, device, "snn").values()) for ops in snn_window.values())
+               if snn_kind else 0.0)
+        energy[device.name] = {
+            "ann": ann_calls * sum(layer_joules(init["ann"], ann_device, "ann").values()),
+            "heads": head_calls * sum(layer_joules(init["heads"], ann_device, "ann").values()),
+            "snn": windows * snn}
+    return energy
+
+
+# ---------------------------------------------------------------- predictions on test sequences
+
+
+@dataclass
+class PoseRun:
+    """One predictor on S test sequences, windows of W steps starting at ``starts`` [nW].
+
+    ``uv``/``true_uv`` [S, nW, W, 13, 2] pixels at the end of every step; ``xyz``/``true_xyz``
+    [clips, nW, W, 13, 3] metres (the views triangulated); ``energy`` from
+    :func:`joules_per_second`; ``state_jump``: mean |v set by the heads at an initialization −
+    v the SNN reached at the end of the window before| over the neurons of every layer (None
+    without state init); ``trajectory`` (when kept) has batch index ``s·nW + window``."""
+
+    kind: str
+    timing: Timing
+    starts: Tensor
+    uv: Tensor
+    true_uv: Tensor
+    xyz: Tensor
+    true_xyz: Tensor
+    energy: dict[str, dict[str, float]]
+    state_jump: float | None = None
+    trajectory: Trajectory | None = None
+
+    @property
+    def errors_2d(self) -> Tensor:
+        """MPJPE in pixels, [S, nW, W]."""
+        return mpjpe(self.uv, self.true_uv)
+
+    @property
+    def errors_3d(self) -> Tensor:
+        """MPJPE in metres, [clips, nW, W]."""
+        return mpjpe(self.xyz, self.true_xyz)
+
+    @property
+    def times_ms(self) -> Tensor:
+        """Time of every prediction (end of its step) in ms, [nW, W]."""
+        W = self.uv.shape[2]
+        return (self.starts[:, None] + torch.arange(1, W + 1)) * self.timing.bin_us / 1000
+
+
+def _triangulated(uv: Tensor, seqs: PoseSequences) -> Tensor:
+    """3D joints [clips, ...] from per-view joints [S, ...] (sequences clip-major, view-minor)."""
+    V = len(seqs.projection)
+    if len(seqs.clip) % V or (seqs.view != np.tile(np.arange(V), len(seqs.clip) // V)).any():
+        raise WorkbenchError("3D needs every view of each clip, in order (clip-major, view-minor)")
+    per_view = uv.reshape(-1, V, *uv.shape[1:]).transpose(0, 1).double().numpy()
+    return torch.from_numpy(triangulate(per_view, seqs.projection)).float()
+
+
+@torch.no_grad()
+def _ann_uv(ann: PoseANN, seqs: PoseSequences, seq: Tensor, boundary: Tensor,
+            batch: int = 512) -> Tensor:
+    """The ANN's joints for boundaries ``boundary`` [n] of sequences ``seq`` [n]: [n, 13, 2]."""
+    device = next(ann.parameters()).device
+    return torch.cat([decode_heatmaps(ann(seqs.ann_input(seq[i:i + batch], boundary[i:i + batch])
+                                          .to(device))).cpu()
+                      for i in range(0, len(seq), batch)])
+
+
+@torch.no_grad()
+def run(kind: str, seqs: PoseSequences, timing: Timing, ann: PoseANN,
+        model: HybridPose | None = None, record: dict | list | None = None,
+        keep_trajectory: bool = False, profiles: Profiles | None = None) -> PoseRun:
+    """Predict the pose of every sequence with ``kind`` (``model`` for the SNN kinds), windows of
+    ``timing.steps_per_window`` steps, one initialization each."""
+    check_choice(kind, KINDS, "model")
+    if seqs.timing.snn_rate_hz != timing.snn_rate_hz:
+        raise WorkbenchError(f"sequences binned at {seqs.timing.snn_rate_hz} Hz cannot be run at "
+                             f"an SNN rate of {timing.snn_rate_hz} Hz")
+    W = timing.steps_per_window
+    starts = seqs.window_starts(W)
+    S, nW = len(seqs.frames), len(starts)
+    pairs = torch.cartesian_prod(torch.arange(S), starts)
+    boundaries = pairs[:, 1:2] + torch.arange(1, W + 1)  # [B, W] end of every step
+    true_uv = seqs.joints2d[pairs[:, :1], boundaries]
+    true_xyz = seqs.joints3d[pairs[:, :1], boundaries]
+    trajectory, snn_window, state_jump = None, None, None
+    if kind == "ann_high_rate":
+        uv = _ann_uv(ann, seqs, pairs[:, 0].repeat_interleave(W), boundaries.flatten())
+    elif kind == "ann_held":
+        uv = _ann_uv(ann, seqs, pairs[:, 0], pairs[:, 1]).unsqueeze(1).expand(-1, W, -1, -1)
+    else:
+        if model is None or VARIANTS[kind][0] != model.init:
+            raise WorkbenchError(f"{kind!r} needs its trained SNN variant")
+        device = next(model.parameters()).device
+        frames, ann_input, _ = window_batch(seqs, pairs, W)
+        final: dict[str, Tensor] = {}
+
+        def keep_last(t: int, cell: str, spikes: Tensor, state) -> None:
+            if t == W - 1:
+                final[cell] = state.v.reshape(S, nW, -1)
+
+        trajectory = model.window(frames.to(device), ann_input.to(device), record=record,
+                                  observe=keep_last)
+        if model.init == "state" and nW > 1:
+            initial = model.initial_state(ann_input.to(device))
+            state_jump = float(torch.stack([
+                (initial[c].reshape(S, nW, -1)[:, 1:] - final[c][:, :-1]).abs().mean()
+                for c in final]).mean())
+        uv = decode_heatmaps(trajectory.readout.transpose(0, 1)).cpu()
+        snn_window = snn_ops(trajectory)
+        trajectory = trajectory if keep_trajectory else None
+    shape = (S, nW, W, *true_uv.shape[-2:])
+    uv, true_uv = uv.reshape(shape), true_uv.reshape(shape)
+    xyz = _triangulated(uv, seqs)
+    true_xyz = true_xyz.reshape(S, nW, W, -1, 3)[::len(seqs.projection)]
+    init = init_ops(ann, model)
+    return PoseRun(kind, timing, starts, uv, true_uv, xyz, true_xyz,
+                   joules_per_second(kind, timing, init, snn_window, profiles), state_jump,
+                   trajectory)
+
+
+@lru_cache(maxsize=32)
+def study_run(kind: str, snn_rate_hz: int = 100, init_rate_hz: float = 10.0,
+              config: HybridConfig = HybridConfig()) -> PoseRun:
+    """``run`` of ``kind`` on the test sequences with the default models (cached per setting)."""
+    timing = Timing(snn_rate_hz, init_rate_hz)
+    model = (load_variant(kind, snn_rate_hz, config, progress=False)[0] if kind in VARIANTS
+             else None)
+    return run(kind, sequences("test", snn_rate_hz, config.data), timing,
+               load_ann(config, False)[0], model)
+
+
+def summary_row(result: PoseRun) -> dict:
+    """One row of the comparison: mean and per-step errors, energy per second per target."""
+    per_step = result.errors_2d.mean((0, 1))
+    return {"snn_rate_hz": result.timing.snn_rate_hz, "init_rate_hz": result.timing.init_rate_hz,
+            "kind": result.kind, "model": LABELS[result.kind],
+            "mpjpe_2d": round(float(per_step.mean()), 3),
+            "mpjpe_3d": round(float(result.errors_3d.mean()), 4),
+            "mpjpe_2d_first_step": round(float(per_step[0]), 3),
+            "mpjpe_2d_last_step": round(float(per_step[-1]), 3),
+            "mpjpe_2d_per_step": [round(float(e), 3) for e in per_step],
+            "state_jump": None if result.state_jump is None else round(result.state_jump, 4),
+            "energy": {d: float(sum(parts.values())) for d, parts in result.energy.items()}}
+
+
+def hybrid_table(config: HybridConfig = HybridConfig(), progress: bool = True) -> pd.DataFrame:
+    """Every predictor at 100 Hz and the main ones at 200 Hz, ANN initialization at 10 Hz."""
+    prepare(progress, config)
+    rows = []
+    for rate, variants in PREPARED.items():
+        for kind in ("ann_high_rate", "ann_held", *variants):
+            rows.append(summary_row(study_run(kind, rate, 10.0, config)))
+    return pd.DataFrame(rows)
