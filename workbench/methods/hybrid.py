@@ -33,6 +33,16 @@ INITS = ("state", "readout", "zero")
 JOINT_COUNT = 13
 
 
+def _small_head(c_in: int, joints: int) -> nn.Conv2d:
+    """A 1×1 conv to heatmaps that starts near zero (weights scaled by 0.1, no bias): training
+    then starts from empty maps, not from noise the size of the targets."""
+    head = nn.Conv2d(c_in, joints, 1)
+    with torch.no_grad():
+        head.weight.mul_(0.1)
+        head.bias.zero_()
+    return head
+
+
 def _conv(c_in: int, c_out: int, stride: int = 1) -> list[nn.Module]:
     return [nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
 
@@ -51,7 +61,7 @@ class PoseANN(nn.Module):
                                   *_conv(2 * width, 2 * width))
         self.up = nn.Sequential(nn.Upsample(scale_factor=2), *_conv(2 * width, width))
         self.dec = nn.Sequential(*_conv(2 * width, width))
-        self.head = nn.Conv2d(width, joints, 1)
+        self.head = _small_head(width, joints)
 
     def features(self, x: Tensor) -> dict[str, Tensor]:
         enc1 = self.enc1(x)
@@ -73,10 +83,6 @@ def pose_snn(timing: Timing = Timing(), channels: tuple[int, int] = (16, 16),
     def lif() -> LIFBoxLayer:
         return LIFBoxLayer(tau=timing.tau, threshold=1.0, surrogate="super")
 
-    head = nn.Conv2d(narrow, joints, 1)
-    with torch.no_grad():  # a small last layer: the leaky readout sums its output over steps
-        head.weight.mul_(0.1)
-        head.bias.zero_()
     return SpikingNetwork([
         ("conv1", nn.Conv2d(2, narrow, 3, padding=1, bias=False)), ("bn1", nn.BatchNorm2d(narrow)),
         ("lif1", lif()),
@@ -87,7 +93,7 @@ def pose_snn(timing: Timing = Timing(), channels: tuple[int, int] = (16, 16),
         ("up4", nn.Upsample(scale_factor=2)),
         ("conv4", nn.Conv2d(wide, narrow, 3, padding=1, bias=False)), ("bn4", nn.BatchNorm2d(narrow)),
         ("lif4", lif()),
-        ("head", head),
+        ("head", _small_head(narrow, joints)),
     ], (2, 32, 32), readout_leak=timing.readout_leak)
 
 
