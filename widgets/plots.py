@@ -130,6 +130,5 @@ def pose_overlay(frame: np.ndarray, skeletons: Mapping[str, np.ndarray], bones: 
         elements.append(hv.Path([flipped[list(b)] for b in bones], label=label).opts(
             color=colour, line_width=3))
         elements.append(hv.Points(flipped, label=label).opts(color=colour, size=6))
-    return hv.Overlay(elements).opts(title=title, width=520, height=460, shared_axes=False,
-                                     legend_position="right", xlim=(0, W), ylim=(0, H),
-                                     aspect="equal")
+    return hv.Overlay(elements).opts(title=title, width=460, height=500, shared_axes=False,
+                                     legend_position="bottom", xlim=(0, W), ylim=(0, H))

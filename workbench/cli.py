@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from workbench.errors import WorkbenchError
 
 
 def _prepare(args: argparse.Namespace) -> None:
+    if args.quiet:  # every progress bar, including the dataset builds and constant searches
+        os.environ["TQDM_DISABLE"] = "1"
     from workbench.methods.msat_study import DATASETS, setting
     from workbench.zoo import prepare
 

@@ -67,6 +67,8 @@ class HybridPage(pn.viewable.Viewer):
     def __init__(self, **params) -> None:
         self.settings = HybridSettings(**params)
         super().__init__()
+        self.player_widget = pn.widgets.Player.from_param(
+            self.settings.param.step, interval=150, loop_policy="loop", width=300)
         self.settings.param.watch(self._step_bounds, ["snn_rate", "init_rate"])
         self._step_bounds()
 
@@ -78,6 +80,7 @@ class HybridPage(pn.viewable.Viewer):
         last = count * timing.steps_per_window - 1
         s.param.step.bounds = (0, last)
         s.step = min(s.step, last)
+        self.player_widget.end = last
 
     @staticmethod
     def _flat(result, sequence: int):
@@ -153,7 +156,10 @@ class HybridPage(pn.viewable.Viewer):
         rows = [(target, LABELS[kind], sum(parts.values()))
                 for kind, energy in totals.items() for target, parts in energy.items()]
         ratio = sum(totals[model][device].values()) / sum(totals["ann_high_rate"][device].values())
-        return hv.Bars(rows, kdims=["device", "model"], vdims="watts").opts(
+        watts = [w for _, _, w in rows]
+        # a log axis starts its bars at the lower end of the value range: span all values
+        return hv.Bars(rows, kdims=["device", "model"], vdims="watts").redim.range(
+            watts=(min(watts) / 3, max(watts) * 3)).opts(
             title=(f"Energy per second of sequence: {LABELS[model]} / ANN at {snn_rate} Hz = "
                    f"{ratio:.3f} on {device}"),
             logy=True, ylabel="W = J per second (log)", responsive=True, min_height=300,
@@ -168,7 +174,6 @@ class HybridPage(pn.viewable.Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         p = self.settings.param
         rates = [p.snn_rate, p.init_rate]
-        player = pn.widgets.Player.from_param(p.step, interval=150, loop_policy="loop", width=300)
         widgets = pn.Param(self.settings, parameters=["init_rate", "snn_rate", "model", "sequence",
                                                       "layer", "device"],
                            widgets={"sequence": {"type": pn.widgets.IntInput}},
@@ -188,7 +193,7 @@ class HybridPage(pn.viewable.Viewer):
             "alone from a zero state (slow transient). Train and measure: `workbench report "
             "hybrid`.", sizing_mode="stretch_width")
         return pn.Row(
-            pn.Column("### Settings", widgets, "### Player", player),
+            pn.Column("### Settings", widgets, "### Player", self.player_widget),
             pn.Column(intro, view(self.player, *rates, p.model, p.sequence, p.step),
                       view(self.error_in_time, *rates, p.model, p.sequence),
                       view(self.per_step, *rates),
