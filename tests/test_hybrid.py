@@ -6,7 +6,13 @@ import torch
 
 from workbench.datasets.stick_figure import camera_matrices, project, skeleton
 from workbench.errors import WorkbenchError
-from workbench.methods.hybrid import HybridPose, PoseANN, hybrid_objective, train_hybrid
+from workbench.methods.hybrid import (
+    HybridPose,
+    PoseANN,
+    hybrid_objective,
+    train_hybrid,
+    window_batch,
+)
 from workbench.methods.hybrid_data import (
     PoseSequences,
     Timing,
@@ -14,7 +20,7 @@ from workbench.methods.hybrid_data import (
     heatmaps,
     mpjpe,
 )
-from workbench.methods.hybrid_study import KINDS, init_ops, joules_per_second, run
+from workbench.methods.hybrid_study import KINDS, _triangulated, init_ops, joules_per_second, run
 from workbench.neurons import LIFBoxLayer
 
 BINS = 60
@@ -62,8 +68,6 @@ def test_ann_never_sees_the_window_it_initializes(seqs, model):
 
 def test_injected_membranes_are_the_heads_outputs(seqs, model):
     pairs = torch.tensor([[0, 10], [3, 20]])
-    from workbench.methods.hybrid import window_batch
-
     frames, ann_input, _ = window_batch(seqs, pairs, 10)
     expected, maps = model.states(ann_input)
     seen = {}
@@ -86,8 +90,6 @@ def test_injected_membranes_are_the_heads_outputs(seqs, model):
 
 
 def test_readout_and_zero_inits_differ_only_where_they_should(seqs, model):
-    from workbench.methods.hybrid import window_batch
-
     frames, ann_input, _ = window_batch(seqs, torch.tensor([[1, 15]]), 10)
     readout_only = HybridPose(model.ann, Timing(), init="readout").eval()
     readout_only.load_state_dict(model.state_dict())
@@ -141,8 +143,6 @@ def test_every_predictor_runs_and_triangulates(seqs, model):
         if kind == "ann_held":  # one prediction held through every window
             assert torch.equal(result.uv[:, :, 0], result.uv[:, :, -1])
     # the true 2D labels triangulate back to the true 3D joints
-    from workbench.methods.hybrid_study import _triangulated
-
     assert torch.allclose(_triangulated(result.true_uv, seqs), result.true_xyz, atol=1e-3)
     assert result.times_ms[0, 0] == 110.0
 

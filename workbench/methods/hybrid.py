@@ -200,6 +200,18 @@ def window_batch(seqs: PoseSequences, pairs: Tensor, steps: int) -> tuple[Tensor
     return frames, seqs.ann_input(seq, start), seqs.joints2d[seq[:, None], span + 1]
 
 
+def final_membranes(steps: int) -> tuple[dict[str, Tensor], Callable]:
+    """({cell: membrane after the last of ``steps`` steps}, filled by the returned ``observe``
+    hook of :func:`workbench.network.simulate`; the tensors keep their autograd graph)."""
+    final: dict[str, Tensor] = {}
+
+    def keep_last(t: int, cell: str, spikes: Tensor, state) -> None:
+        if t == steps - 1:
+            final[cell] = state.v
+
+    return final, keep_last
+
+
 def hybrid_objective(seqs: PoseSequences, steps: int, rho: float) -> Callable:
     """``fit`` objective over window indices: (1 − ρ)·mean-over-steps heatmap loss + ρ·mean over
     layers of MSE(end-of-window membrane, what the heads set from the next window's ANN input)."""
@@ -209,12 +221,7 @@ def hybrid_objective(seqs: PoseSequences, steps: int, rho: float) -> Callable:
     def objective(model: HybridPose, pairs: Tensor, _: Tensor) -> Tensor:
         device = next(model.parameters()).device
         frames, ann_input, joints = (t.to(device) for t in window_batch(seqs, pairs, steps))
-        final: dict[str, Tensor] = {}
-
-        def keep_last(t: int, cell: str, spikes: Tensor, state) -> None:
-            if t == steps - 1:
-                final[cell] = state.v
-
+        final, keep_last = final_membranes(steps)
         trajectory = model.window(frames, ann_input, grad=True,
                                   observe=keep_last if rho > 0 else None)
         loss = heatmap_loss(trajectory.readout.transpose(0, 1), joints)

@@ -25,7 +25,14 @@ from workbench.datasets.stick_figure import StickFigureConfig, stick_figure_even
 from workbench.device import default_device, set_threads
 from workbench.energy import LayerOps, Profiles, layer_joules, load_profiles, snn_ops
 from workbench.errors import WorkbenchError, check_choice
-from workbench.methods.hybrid import HybridPose, PoseANN, train_ann, train_hybrid, window_batch
+from workbench.methods.hybrid import (
+    HybridPose,
+    PoseANN,
+    final_membranes,
+    train_ann,
+    train_hybrid,
+    window_batch,
+)
 from workbench.methods.hybrid_data import (
     PoseSequences,
     Timing,
@@ -33,6 +40,7 @@ from workbench.methods.hybrid_data import (
     mpjpe,
     pose_sequences,
 )
+from workbench.network import simulate
 from workbench.trajectory import Trajectory
 
 COMMAND = "workbench prepare"
@@ -291,19 +299,14 @@ def run(kind: str, seqs: PoseSequences, timing: Timing, ann: PoseANN,
             raise WorkbenchError(f"{kind!r} needs its trained SNN variant")
         device = next(model.parameters()).device
         frames, ann_input, _ = window_batch(seqs, pairs, W)
-        final: dict[str, Tensor] = {}
-
-        def keep_last(t: int, cell: str, spikes: Tensor, state) -> None:
-            if t == W - 1:
-                final[cell] = state.v.reshape(S, nW, -1)
-
-        trajectory = model.window(frames.to(device), ann_input.to(device), record=record,
-                                  observe=keep_last)
+        initial = model.initial_state(ann_input.to(device))  # computed once: run and jump
+        final, keep_last = final_membranes(W)
+        trajectory = simulate(model.snn, frames.to(device), init_state=initial, record=record,
+                              observe=keep_last)
         if model.init == "state" and nW > 1:
-            initial = model.initial_state(ann_input.to(device))
             state_jump = float(torch.stack([
-                (initial[c].reshape(S, nW, -1)[:, 1:] - final[c][:, :-1]).abs().mean()
-                for c in final]).mean())
+                (initial[c].reshape(S, nW, -1)[:, 1:] - final[c].reshape(S, nW, -1)[:, :-1]).abs()
+                .mean() for c in final]).mean())
         uv = decode_heatmaps(trajectory.readout.transpose(0, 1)).cpu()
         snn_window = snn_ops(trajectory)
         trajectory = trajectory if keep_trajectory else None
