@@ -1,5 +1,7 @@
 """Stopping policies, oracles, live vs replay, the RCS regulariser."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 from torch import nn
@@ -9,6 +11,7 @@ from workbench.methods.early_exit import (
     DynamicConfidence,
     FixedT,
     Oracle,
+    StopPolicy,
     TopKCutoff,
     first_correct,
     optimal_cutoff,
@@ -59,7 +62,7 @@ def test_topk_stops_at_first_step_over_its_beta(run):
     expected = brute_first(lambda t, b: gap[t - 1, b] > policy.betas[t - 1], trajectory.T,
                            trajectory.B)
     assert policy.stop_times(trajectory).tolist() == expected
-    assert (policy.betas > 0).all()
+    assert min(policy.betas) > 0
 
 
 def test_oracles_follow_their_definitions(run):
@@ -106,13 +109,35 @@ def test_live_and_replay_agree(run, make):
         float(live.spikes_per_sample().mean()))
 
 
+def test_calibration_returns_a_new_policy_and_sessions_do_not_share_state(run):
+    """Two dashboard sessions calibrating one shared base with different settings: each gets
+    its own frozen policy and the base is untouched (it is shared through a cache)."""
+    from dataclasses import FrozenInstanceError
+
+    _, _, labels, trajectory = run
+    shared = DynamicConfidence(tolerance=0.0)
+    first = shared.calibrate(trajectory, labels)
+    second = replace(shared, scale=16.0).calibrate(trajectory, labels)
+    assert shared.threshold is None and shared.scale is None
+    assert first.scale != 16.0 and second.scale == 16.0
+    assert first == shared.calibrate(trajectory, labels)  # calibrating again changes nothing
+    base = TopKCutoff(0.05)
+    a, b = base.calibrate(trajectory, labels), replace(base, epsilon=0.3).calibrate(trajectory,
+                                                                                     labels)
+    assert base.betas is None and a.betas != b.betas
+    assert isinstance(first, StopPolicy) and isinstance(a, StopPolicy)
+    with pytest.raises(FrozenInstanceError):
+        first.threshold = 0.5
+    assert len({first, second, a, b}) == 4  # hashable: usable as cache keys
+
+
 def test_calibration_is_deterministic(run):
     _, _, labels, trajectory = run
     a = DynamicConfidence().calibrate(trajectory, labels)
     b = DynamicConfidence().calibrate(trajectory, labels)
     assert (a.threshold, a.scale) == (b.threshold, b.scale)
-    assert torch.equal(TopKCutoff(0.05).calibrate(trajectory, labels).betas,
-                       TopKCutoff(0.05).calibrate(trajectory, labels).betas)
+    assert TopKCutoff(0.05).calibrate(trajectory, labels) == TopKCutoff(0.05).calibrate(
+        trajectory, labels)
 
 
 def test_dynamic_confidence_meets_its_target_on_calibration_data(run):
@@ -192,6 +217,5 @@ def test_event_base_calibration_is_reproducible():
 
     first, second = base_run.__wrapped__("events"), base_run.__wrapped__("events")
     assert torch.equal(first.calibration.readout, second.calibration.readout)
-    assert torch.equal(TopKCutoff(0.01).calibrate(first.calibration, first.calibration_labels).betas,
-                       TopKCutoff(0.01).calibrate(second.calibration,
-                                                  second.calibration_labels).betas)
+    assert (TopKCutoff(0.01).calibrate(first.calibration, first.calibration_labels).betas
+            == TopKCutoff(0.01).calibrate(second.calibration, second.calibration_labels).betas)

@@ -220,7 +220,7 @@ class EarlyExitPage(pn.viewable.Viewer):
             line = hv.Curve(([1, T_max], [threshold, threshold]), "timestep", "statistic",
                             label="c*")
         else:
-            betas = topk(base, epsilon).betas[:T_max].cpu().numpy()
+            betas = topk(base, epsilon).beta_tensor(T_max).numpy()
             line = hv.Curve((np.arange(1, T_max + 1), betas), "timestep", "statistic",
                             label="β_t")
         shown = range(min(SHOWN_SAMPLES, stat.shape[1]))

@@ -1,9 +1,12 @@
 """Stopping early: per-sample confidence policies on the accumulated readout O_t.
 
-One interface for every policy: ``calibrate(trajectory, labels)`` (on training or validation
-data only) and ``stop_times(trajectory)`` → steps simulated per sample [B], in 1..T. Policies
-replay offline on a recorded trajectory, or run live: ``simulate(..., stop=policy.rule())``
-stops samples as they exit (the same decisions, test-checked).
+One interface for every policy (:class:`StopPolicy`): ``calibrate(trajectory, labels)`` (on
+training or validation data only) returns a *new*, calibrated policy, and
+``stop_times(trajectory)`` → steps simulated per sample [B], in 1..T. Policies are frozen
+dataclasses, so one calibrated object can be shared by many dashboard sessions and serve as a
+cache key. They replay offline on a recorded trajectory, or run live:
+``simulate(..., stop=policy.rule())`` stops samples as they exit (the same decisions,
+test-checked).
 
 - :class:`FixedT` — every sample runs T steps.
 - :class:`DynamicConfidence` — Li, Jones & Furber, "Unleashing the potential of spiking neural
@@ -20,14 +23,29 @@ stops samples as they exit (the same decisions, test-checked).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
+from typing import Protocol, runtime_checkable
 
 import pandas as pd
 import torch
 from torch import Tensor
 
 from workbench.errors import WorkbenchError, check_timesteps
+from workbench.network import StopRule
 from workbench.trajectory import Trajectory
+
+
+@runtime_checkable
+class StopPolicy(Protocol):
+    """A per-sample stopping policy (frozen: ``calibrate`` returns a new instance)."""
+
+    name: str
+
+    def calibrate(self, trajectory: Trajectory, labels: Tensor) -> StopPolicy:
+        """A calibrated copy, from training or validation data (never test)."""
+
+    def stop_times(self, trajectory: Trajectory) -> Tensor:
+        """Steps simulated per sample, [B] in 1..T."""
 
 
 def first_true(mask: Tensor) -> Tensor:
@@ -85,12 +103,12 @@ def outcome(trajectory: Trajectory, labels: Tensor, stop_steps: Tensor) -> Outco
 def fixed_t_curve(trajectory: Trajectory, labels: Tensor) -> pd.DataFrame:
     """Accuracy and spikes per sample of every fixed T (the baseline curve)."""
     accuracy = trajectory.accuracy_curve(labels)
-    spikes = torch.cumsum(sum(trajectory.spike_counts.values()), 0).mean(1)
+    spikes = trajectory.cumulative_spikes().mean(1)
     return pd.DataFrame({"mean_steps": range(1, trajectory.T + 1),
                          "accuracy": accuracy.cpu().numpy(), "spikes_per_sample": spikes.cpu()})
 
 
-@dataclass
+@dataclass(frozen=True)
 class FixedT:
     """Every sample runs ``T`` steps."""
 
@@ -98,7 +116,7 @@ class FixedT:
     name: str = "fixed T"
 
     def __post_init__(self) -> None:
-        self.T = check_timesteps(self.T)
+        object.__setattr__(self, "T", check_timesteps(self.T))
 
     def calibrate(self, trajectory: Trajectory, labels: Tensor) -> FixedT:
         return self
@@ -109,7 +127,7 @@ class FixedT:
                                  f"got {trajectory.T}")
         return torch.full((trajectory.B,), self.T, device=trajectory.readout.device)
 
-    def rule(self):
+    def rule(self) -> StopRule:
         return lambda t, readout: torch.full((readout.shape[0],), t >= self.T,
                                              device=readout.device)
 
@@ -124,7 +142,10 @@ def _check_unit(value: float | None, name: str, low_open: bool = True) -> float 
     return float(value)
 
 
-@dataclass
+CONFIDENCE_GRID = tuple(round(c, 6) for c in torch.linspace(0.3, 0.999, 141).tolist())
+
+
+@dataclass(frozen=True)
 class DynamicConfidence:
     """Stop when max softmax(O_t / K) exceeds c*.
 
@@ -135,6 +156,7 @@ class DynamicConfidence:
             depends on the logit scale; when None, :meth:`calibrate` picks it from ``scales``.
         tolerance: calibration picks the lowest-latency (K, c*) whose accuracy on the
             calibration data reaches (accuracy at T) − ``tolerance``.
+        grid: the candidate c* of the calibration sweep.
     """
 
     threshold: float | None = None
@@ -142,10 +164,10 @@ class DynamicConfidence:
     tolerance: float = 0.0
     scales: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
     name: str = "Dynamic Confidence"
-    grid: Tensor = field(default_factory=lambda: torch.linspace(0.3, 0.999, 141))
+    grid: tuple[float, ...] = CONFIDENCE_GRID
 
     def __post_init__(self) -> None:
-        self.threshold = _check_unit(self.threshold, "confidence threshold c*")
+        object.__setattr__(self, "threshold", _check_unit(self.threshold, "confidence threshold c*"))
         if self.scale is not None and not self.scale > 0:
             raise WorkbenchError(f"confidence scale K must be > 0, got {self.scale}")
 
@@ -167,7 +189,7 @@ class DynamicConfidence:
         """Accuracy and mean latency for every c* of the grid, with the Pareto-optimal rows
         marked (no other c* is both faster and at least as accurate)."""
         rows = []
-        for c in self.grid.tolist():
+        for c in self.grid:
             o = outcome(trajectory, labels, self.stop_times_for(trajectory, c))
             rows.append({"threshold": c, "accuracy": o.accuracy, "mean_steps": o.mean_steps})
         table = pd.DataFrame(rows)
@@ -177,41 +199,37 @@ class DynamicConfidence:
         return table
 
     def calibrate(self, trajectory: Trajectory, labels: Tensor) -> DynamicConfidence:
-        """Choose c* (and K when unset): the fastest grid point reaching the target accuracy on
-        the calibration data (training or validation split, never test)."""
+        """A copy with c* (and K when unset): the fastest grid point reaching the target
+        accuracy on the calibration data (training or validation split, never test)."""
         target = float(trajectory.accuracy_curve(labels)[-1]) - self.tolerance
         scales = self.scales if self.scale is None else (self.scale,)
-        tables = []
-        for scale in scales:
-            self.scale = scale
-            tables.append(self.sweep(trajectory, labels).assign(scale=scale))
-        table = pd.concat(tables, ignore_index=True)
+        table = pd.concat([replace(self, scale=scale).sweep(trajectory, labels).assign(scale=scale)
+                           for scale in scales], ignore_index=True)
         good = table[table.accuracy >= target - 1e-9]
         row = (good if len(good) else table.nlargest(1, "accuracy")).sort_values(
             ["mean_steps", "threshold"]).iloc[0]
-        self.threshold, self.scale = float(row["threshold"]), float(row["scale"])
-        return self
+        return replace(self, threshold=float(row["threshold"]), scale=float(row["scale"]))
 
-    def rule(self):
+    def rule(self) -> StopRule:
         threshold = self.threshold
         if threshold is None:
             raise WorkbenchError("Dynamic Confidence has no threshold c*: calibrate it or give one")
         return lambda t, readout: self.confidence(readout) > threshold
 
 
-@dataclass
+@dataclass(frozen=True)
 class TopKCutoff:
     """Stop at the first t where top1(O_t) − top2(O_t) > β_t.
 
     Args:
         epsilon: ε in [0, 1): calibration keeps, at every step, the smallest β whose exits are
             stably correct for a share >= 1 − ε of the calibration samples above it.
-        betas: per-step thresholds [T]; set by :meth:`calibrate`.
+        betas: per-step thresholds β_1..β_T; set by :meth:`calibrate`.
         bins: grid size M of candidate β = m·max(G)/M.
     """
 
     epsilon: float = 0.05
-    betas: Tensor | None = None
+    betas: tuple[float, ...] | None = None
     bins: int = 100
     name: str = "AOI Top-K cutoff"
 
@@ -224,7 +242,7 @@ class TopKCutoff:
         return top[..., 0] - top[..., 1]
 
     def calibrate(self, trajectory: Trajectory, labels: Tensor) -> TopKCutoff:
-        """β_t from training data (run it with dropout on: AOI's calibration)."""
+        """A copy with β_t from training data (run it with dropout on: AOI's calibration)."""
         gap = self.gap(trajectory.readout)  # [T, B]
         ok = stably_correct(correct_at(trajectory, labels))  # [T, B]
         grid = torch.arange(1, self.bins + 1, device=gap.device) * gap.max() / self.bins  # [M]
@@ -234,31 +252,36 @@ class TopKCutoff:
         rate = (above & ok[:, :, None]).sum(1) / passed  # [T, M]
         meets = rate >= 1 - self.epsilon
         meets[:, -1] = True
-        self.betas = grid[meets.float().argmax(1)]  # smallest candidate meeting the rate
-        return self
+        betas = grid[meets.float().argmax(1)]  # smallest candidate meeting the rate
+        return replace(self, betas=tuple(betas.tolist()))
 
     def stop_times(self, trajectory: Trajectory) -> Tensor:
-        betas = self._betas(trajectory.T)
+        betas = self.beta_tensor(trajectory.T, trajectory.readout.device)
         return first_true(self.gap(trajectory.readout) > betas[:, None])
 
-    def _betas(self, T: int) -> Tensor:
+    def beta_tensor(self, T: int | None = None, device: torch.device | None = None) -> Tensor:
+        """β_1..β_T as a tensor [T] (all calibrated steps when T is None)."""
         if self.betas is None:
             raise WorkbenchError("Top-K cutoff has no thresholds β_t: calibrate it first")
+        T = len(self.betas) if T is None else T
         if len(self.betas) < T:
             raise WorkbenchError(f"β_t calibrated for {len(self.betas)} steps, trajectory has {T}")
-        return self.betas[:T]
+        return torch.tensor(self.betas[:T], device=device)
 
-    def rule(self):
-        betas = self._betas(len(self.betas) if self.betas is not None else 1)
-        return lambda t, readout: self.gap(readout) > betas[t - 1]
+    def rule(self) -> StopRule:
+        betas = self.beta_tensor()
+        return lambda t, readout: self.gap(readout) > betas.to(readout.device)[t - 1]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Oracle:
-    """An oracle as a policy: it reads the labels (upper bound only)."""
+    """An oracle as a policy: it reads the labels (upper bound only; no live rule)."""
 
-    labels: Tensor
+    labels: tuple[int, ...]
     stably: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", tuple(torch.as_tensor(self.labels).tolist()))
 
     @property
     def name(self) -> str:
@@ -268,7 +291,8 @@ class Oracle:
         return self
 
     def stop_times(self, trajectory: Trajectory) -> Tensor:
-        return (optimal_cutoff if self.stably else first_correct)(trajectory, self.labels)
+        labels = torch.tensor(self.labels, device=trajectory.readout.device)
+        return (optimal_cutoff if self.stably else first_correct)(trajectory, labels)
 
 
 def policy_curve(trajectory: Trajectory, labels: Tensor, stop_times_fn, values) -> pd.DataFrame:
