@@ -53,15 +53,38 @@ def test_report_early_exit_json(capsys):
         assert by["Dynamic Confidence"]["energy"]["loihi"] < fixed["energy"]["loihi"]
 
 
-def test_report_msat_json(capsys):
-    assert main(["report", "msat", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert {"dataset", "mode", "T", "accuracy", "spikes_per_sample"} <= set(rows[0])
-    assert {"digits", "saccade_events"} == {r["dataset"] for r in rows}
-    acc = {(r["dataset"], r["mode"], r["T"]): r["accuracy"] for r in rows}
-    assert {t for d, m, t in acc} == {1, 2, 4, 8, 16, 32, 64}
-    # the measured shape on the digits: MSAT ahead of the constant threshold at T = 4
-    assert acc[("digits", "MSAT", 4)] > acc[("digits", "constant (max)", 4)]
+def test_report_msat_json_with_a_small_search(capsys, monkeypatch):
+    """Every mode searched with one budget (3 trials here), gated rows over 5 gate seeds."""
+    from workbench.methods import msat_study
+    from workbench.methods.msat import Candidate, score
+
+    monkeypatch.setattr(msat_study, "SEARCH_TRIALS", 3)
+    msat_study.prepared.cache_clear()
+    msat_study.confidences.cache_clear()
+    try:
+        assert main(["report", "msat", "--json"]) == 0
+        out = capsys.readouterr().out
+        base = msat_study.prepared()
+        x_val, y_val = base.splits["val"]
+        # the search starts from θ = 1, v0 = 0 (constant) and the published constants (MSAT)
+        for mode in ("constant", "MSAT"):
+            assert base.val_scores[mode] >= score(Candidate(mode).network(base.snn["max"]),
+                                                  x_val, y_val)
+    finally:
+        msat_study.prepared.cache_clear()
+        msat_study.confidences.cache_clear()
+    rows = json.loads(out)
+    assert {"mode", "T", "accuracy", "accuracy_sd", "seeds", "sin_fraction_early"} <= set(rows[0])
+    by = {(r["mode"], r["T"]): r for r in rows}
+    assert {m for m, _ in by} == {
+        "constant (max)", "constant (percentile)", "constant (searched)",
+        "MSAT (published constants)", "DTT", "DET", "MSAT",
+        "constant (searched) + spike confidence", "MSAT + spike confidence"}
+    assert {t for _, t in by} == {1, 2, 4, 8, 16, 32, 64}
+    assert by[("MSAT + spike confidence", 8)]["seeds"] == 5 and by[("MSAT", 8)]["seeds"] == 1
+    assert all(0 <= r["accuracy"] <= 1 and r["accuracy_sd"] >= 0 for r in rows)
+    # the adaptive threshold fires earlier than θ = 1: more spikes by T = 4
+    assert by[("MSAT", 4)]["spikes_per_sample"] > by[("constant (max)", 4)]["spikes_per_sample"]
 
 
 def test_report_iir_json(capsys):

@@ -8,9 +8,14 @@ from torch import nn
 
 from workbench.errors import WorkbenchError
 from workbench.methods.msat import (
+    PUBLISHED,
+    SCALE_RANGE,
+    Candidate,
     MSATConstants,
     MSATState,
     MultiStageThreshold,
+    candidates,
+    search,
     sin_fraction,
     with_policy,
 )
@@ -102,12 +107,92 @@ def test_spike_gate_is_seeded_and_off_after_t_c():
     a = simulate(gated, x, 8, record=["spike1"])
     b = simulate(gated, x, 8, record=["spike1"])
     assert torch.equal(a.spikes["spike1"], b.spikes["spike1"])  # deterministic under the seed
-    theta = a.thresholds["spike1"]
-    assert torch.isinf(theta[:3]).any()  # gated steps block some neurons
-    assert not torch.isinf(theta[3:]).any()  # off after t_c
+    ungated = simulate(with_policy(net, "constant"), x, 8, record=["spike1"])
+    # the gate only drops: every emitted spike is one the ungated neuron fires too, at step 1
+    assert torch.all(a.spikes["spike1"][0] <= ungated.spikes["spike1"][0])
+    assert a.spikes["spike1"][:3].sum() < ungated.spikes["spike1"][:3].sum()
+    # a dropped spike still resets: the membranes match the ungated run at step 1
+    assert torch.equal(a.membrane["spike1"][0], ungated.membrane["spike1"][0])
     other = simulate(with_policy(net, "constant", confidences={"spike1": 0.5}, t_c=3, seed=8),
                      x, 8, record=["spike1"])
     assert not torch.equal(a.spikes["spike1"][:3], other.spikes["spike1"][:3])
+
+
+@pytest.mark.parametrize("use_dtt, use_det", [(False, False), (True, True)])
+def test_gated_cell_keeps_finite_membranes_and_fires_after_t_c(use_dtt, use_det):
+    """The defect this guards: blocking a spike with θ = ∞ made the soft reset 0·∞ = NaN."""
+    policy = MultiStageThreshold(use_dtt=use_dtt, use_det=use_det, confidence=0.5, t_c=4)
+    cell = SpikingCell(1.0, policy=policy)
+    x = torch.full((64, 100), 0.3)
+    state, spikes = None, []
+    for _ in range(64):
+        z, state = cell(x, state)
+        assert torch.isfinite(state.v).all()
+        spikes.append(z)
+    spikes = torch.stack(spikes)
+    assert spikes[4:].sum(0).min() > 0  # every neuron fires again after the gate closes
+    assert torch.isfinite(state.policy.potential_sum).all()
+
+
+def test_msat_layer_sends_the_charge_it_removed_and_counts_events():
+    net = with_policy(small_converted(), "MSAT")
+    x = torch.rand(8, 10)
+    received, charge = [], []
+    net.layers.fc2.register_forward_pre_hook(  # (batch 1: the op-count profile's own pass)
+        lambda module, args: received.append(args[0]) if len(args[0]) == len(x) else None)
+
+    def observe(t, name, spikes, state):
+        if name == "spike1":
+            charge.append(spikes * state.threshold)
+
+    run = simulate(net, x, 12, observe=observe)
+    assert torch.allclose(torch.stack(received), torch.stack(charge))
+    assert not torch.equal(torch.stack(received), (torch.stack(charge) > 0).float())
+    # synaptic ops count spikes × fan-out (12 targets each), never their charge
+    assert torch.equal(run.synaptic_ops["spike2"], run.spike_counts["spike1"] * 12)
+
+
+def test_multi_spike_floor_mode_sends_s_times_theta():
+    net = with_policy(small_converted(), "MSAT", max_spikes=3)
+    x = torch.rand(8, 10) * 4
+    received, charge, counts, bursts = [], [], [], []
+    net.layers.fc2.register_forward_pre_hook(  # (batch 1: the op-count profile's own pass)
+        lambda module, args: received.append(args[0]) if len(args[0]) == len(x) else None)
+
+    def observe(t, name, spikes, state):
+        if name == "spike1":
+            charge.append(spikes * state.threshold)
+            counts.append(spikes.sum(1))
+            bursts.append(spikes.max())
+
+    run = simulate(net, x, 6, observe=observe)
+    assert max(bursts) > 1  # some neuron emits several spikes in one step
+    assert torch.allclose(torch.stack(received), torch.stack(charge))
+    assert torch.equal(run.spike_counts["spike1"], torch.stack(counts))
+
+
+def test_threshold_scale_and_initial_potential():
+    net = small_converted()
+    scaled = with_policy(net, "constant", threshold_scale=0.5, initial="half")
+    for cell in scaled.cells().values():
+        assert float(cell.threshold) == 0.5 and cell.initial == "half"
+    assert float(next(iter(net.cells().values())).threshold) == 1.0  # the original is untouched
+    with pytest.raises(WorkbenchError, match="threshold scale must be > 0"):
+        with_policy(net, "constant", threshold_scale=0.0)
+
+
+def test_search_candidates_start_from_the_published_setting_and_keep_ties():
+    constant = candidates("constant", 8, seed=1)
+    assert constant[0] == Candidate("constant")
+    assert all(SCALE_RANGE[0] <= c.threshold_scale <= SCALE_RANGE[1] for c in constant)
+    assert {c.initial for c in constant[1:]} <= {"zero", "half"}
+    adaptive = candidates("MSAT", 8, seed=1)
+    assert adaptive[0].constants == PUBLISHED == MSATConstants(0.3, 1, 1, 5, 0.2, 0.1)
+    assert len(set(adaptive)) == 8
+    net = small_converted()
+    x, y = torch.rand(20, 10), torch.zeros(20, dtype=torch.long)
+    best, score = search(net, "DTT", x, y, trials=4, progress=False)
+    assert 0.0 <= score <= 1.0 and best in candidates("DTT", 4)
 
 
 def test_sin_fraction_on_a_hand_built_pair():
@@ -126,14 +211,10 @@ def test_sin_fraction_on_a_hand_built_pair():
 
     masks = msat.inactive_masks(net, ann, x_ann)
     assert masks["spike1"].tolist() == [[True, False]]
-    sin = {"n": 0.0, "all": 0.0}
-
-    def observe(t, name, spikes, state):
-        sin["n"] += float((spikes * masks[name]).sum())
-        sin["all"] += float(spikes.sum())
-
-    simulate(net, events, observe=observe)
-    assert sin == {"n": 1.0, "all": 1.0}
+    observer = msat.SINObserver(masks, 2)
+    simulate(net, events, observe=observer)
+    assert observer.sin["spike1"].tolist() == [1.0, 0.0]
+    assert observer.total["spike1"].tolist() == [1.0, 0.0]
     # fed the rate input itself, neuron 0 stays silent and neuron 1 fires every step: no SIN
     assert sin_fraction(net, ann, x_ann, 3)["spike1"].tolist() == [0.0, 0.0, 0.0]
 

@@ -16,29 +16,16 @@ from workbench.errors import WorkbenchError
 def _prepare(args: argparse.Namespace) -> None:
     if args.quiet:  # every progress bar, including the dataset builds and constant searches
         os.environ["TQDM_DISABLE"] = "1"
-    from workbench.methods.msat_study import DATASETS, setting
+    from workbench.methods.registry import STUDIES
     from workbench.zoo import prepare
 
     for meta in prepare(progress=not args.quiet):
         m = meta["metrics"]
         print(f"{meta['model']:<18} test accuracy {m['test_accuracy']:.3f}  "
               f"(val {m['val_accuracy']:.3f}, trained in {m['train_seconds']} s)")
-    for dataset in DATASETS:  # MSAT constants, searched on the validation split once
-        found = setting(dataset).constants
-        print(f"MSAT constants ({dataset}): " + "; ".join(
-            f"{mode} α={c.alpha:.2f}" for mode, c in found.items()))
-    from workbench.methods.iir_study import DATASETS as IIR_DATASETS
-    from workbench.methods.iir_study import study
-
-    for dataset in IIR_DATASETS:  # the T = 5 → 1 chain and its baselines, one checkpoint each
-        _, _, chain = study(dataset, progress=not args.quiet)
-        print(f"IIR chain ({dataset}): T=1 test accuracy {chain['T1'][1]['test_accuracy']:.3f}")
-    from workbench.methods.hybrid_study import prepare as prepare_hybrid
-
-    for meta in prepare_hybrid(progress=not args.quiet):  # the pose ANN and SNN variants
-        m = meta["metrics"]
-        print(f"pose {meta['model']:<22} final loss {m['final_loss']:.3f}"
-              + (f"  (trained in {m['train_seconds']} s)" if "train_seconds" in m else ""))
+    for study in STUDIES.values():  # what each study builds beyond the zoo (searches, chains)
+        for line in study.prepare(not args.quiet):
+            print(line)
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -50,11 +37,9 @@ def _serve(args: argparse.Namespace) -> None:
 def _report(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from workbench.reports import REPORTS
+    from workbench.reports import report
 
-    if args.name not in REPORTS:
-        raise WorkbenchError(f"unknown report {args.name!r}; available: {', '.join(REPORTS)}")
-    table = REPORTS[args.name]()
+    table = report(args.name)
     if args.json:
         # pandas writes missing values as null (json.dumps would write NaN, which is not JSON)
         print(json.dumps(json.loads(table.to_json(orient="records")), indent=2))

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import torch
+from torch import Tensor, nn
 
 from workbench.errors import WorkbenchError
-from workbench.network import SpikingNetwork, dense_macs
+from workbench.network import SpikingNetwork, dense_macs, layer_macs
 from workbench.trajectory import Trajectory
 
 PROFILES_FILE = Path(__file__).resolve().parents[1] / "data" / "energy_profiles.toml"
@@ -171,6 +173,28 @@ def ann_ops(net: SpikingNetwork) -> dict[str, LayerOps]:
     return layers
 
 
+def pass_ops(modules: nn.Module, run: Callable[[], object]) -> LayerOps:
+    """Dense MACs (Conv2d, Linear: :func:`~workbench.network.layer_macs`) and activations
+    (ReLU, LeakyReLU outputs) of the submodules of ``modules`` during ``run()``: the ops of a
+    plain (non-spiking) pass, counted by forward hooks removed afterwards."""
+    counts = {"macs": 0.0, "activations": 0.0}
+
+    def hook(layer: nn.Module, _, out: Tensor) -> None:
+        counts["macs"] += layer_macs(layer, out)
+        if isinstance(layer, nn.ReLU | nn.LeakyReLU):
+            counts["activations"] += out.numel()
+
+    handles = [m.register_forward_hook(hook) for m in modules.modules()]
+    try:
+        with torch.no_grad():
+            run()
+    finally:
+        for h in handles:
+            h.remove()
+    return LayerOps(macs=counts["macs"], synaptic_ops=0.0, dense_macs=counts["macs"],
+                    neuron_updates=counts["activations"])
+
+
 def layer_joules(ops: LayerOps, device: DeviceProfile, model: str,
                  memory: MemoryProfile | None = None) -> dict[str, float]:
     """Joules of one layer per inference by op kind (``mac``, ``synop``, ``neuron``,
@@ -222,6 +246,12 @@ class EnergyReport:
                                if row.model == "snn" else None for row in table.itertuples()]
         return table.rename(columns={"mac": "mac_joules", "synop": "synop_joules",
                                      "neuron": "neuron_joules", "memory": "memory_joules"})
+
+    def joules_per_device(self, model: str = "snn") -> dict[str, float]:
+        """Joules per inference of ``model`` ("snn" or "ann") on every device, profile order."""
+        summary = self.summary()
+        rows = summary[summary.model == model]
+        return dict(zip(rows.device, rows.joules_per_inference, strict=True))
 
 
 def energy_report(trajectory: Trajectory, net: SpikingNetwork, profiles: Profiles | None = None,

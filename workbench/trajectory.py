@@ -5,12 +5,20 @@ Shapes: T timesteps, B samples, K classes, N recorded neurons of a layer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor
 
 from workbench.errors import WorkbenchError
+
+SILENT_RATE = 0.01  # spikes per neuron per step under which a layer counts as silent
+
+
+def silent_layers(rates: Mapping[str, float], below: float = SILENT_RATE) -> list[str]:
+    """The layers whose mean firing rate (spikes per neuron per step) is under ``below``."""
+    return [name for name, rate in rates.items() if rate < below]
 
 
 @dataclass
@@ -83,6 +91,14 @@ class Trajectory:
         n_active = self.active.float().sum(1).clamp(min=1)
         return {c: counts.sum(1) / n_active / self.neurons[c]
                 for c, counts in self.spike_counts.items()}
+
+    def cumulative_spikes(self) -> Tensor:
+        """Spikes of all cells per sample up to and including step t, [T, B]."""
+        return torch.cumsum(sum(self.spike_counts.values()), 0)
+
+    def mean_firing_rates(self) -> dict[str, float]:
+        """Cell name -> firing rate averaged over the run (spikes per neuron per step)."""
+        return {c: float(r.mean()) for c, r in self.firing_rates().items()}
 
     def spikes_per_sample(self) -> Tensor:
         """Total spikes of all cells per sample over the simulated steps, [B]."""

@@ -79,14 +79,14 @@ def test_stopping_early_page_replays_policies(app_url):
 
 def test_msat_page_moves_the_threshold_constants(app_url):
     with browser_page(app_url, page_title="Adaptive thresholds (MSAT)") as page:
-        first = wait_title(page, "Accuracy vs T, MSAT (alpha=", timeout_ms=180_000)
+        first = wait_title(page, "Accuracy vs T, MSAT (θ×", timeout_ms=180_000)
         alpha = float(re.search(r"alpha=([0-9.]+)", first).group(1))
         assert any(t.startswith("Spikes of inactivated neurons") for t in titles(page))
         assert any(t.startswith("Membrane and threshold, spike2") for t in titles(page))
         handle = page.locator(".noUi-handle").first  # the α slider
         handle.focus()
         handle.press("ArrowRight")
-        title = wait_new_title(page, "Accuracy vs T, MSAT (alpha=", first)
+        title = wait_new_title(page, "Accuracy vs T, MSAT (θ×", first)
         assert float(re.search(r"alpha=([0-9.]+)", title).group(1)) > alpha
         assert not page.errors, page.errors
 

@@ -13,7 +13,6 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 import param
-import torch
 
 from widgets import plots
 from workbench.datasets.stick_figure import BONES
@@ -140,14 +139,15 @@ class HybridPage(pn.viewable.Viewer):
         neurons = spikes.argsort(descending=True)[:4]
         times = result.times_ms.flatten().numpy()
         traces = v.transpose(0, 1).flatten(0, 1)[:, neurons].numpy()
-        jumps = _mean_jump(v[:, :, neurons])
+        jump = (result.state_jumps or {}).get(layer)
+        jump_text = "none (no state init)" if jump is None else f"{jump:.2f}"
         return hv.Overlay([
             *[hv.Curve((times, traces[:, i]), "time (ms)", "membrane v (θ = 1)",
                        label=f"neuron {int(n)}") for i, n in enumerate(neurons)],
             hv.HLine(1.0).opts(color="black", line_dash="dashed"),
             _instants(result, snn_rate, float(traces.max())),
         ]).opts(title=(f"Membrane potential, {layer} ({LABELS[model]}): mean jump at an "
-                       f"initialization {jumps:.2f}"),
+                       f"initialization {jump_text}"),
                 responsive=True, min_height=260, shared_axes=False, legend_position="right")
 
     def energy(self, snn_rate, init_rate, model, device):
@@ -217,10 +217,3 @@ def _instants(result, snn_rate: int, top: float) -> hv.Segments:
                        ["time (ms)", "y", "x1", "y1"], label="ANN initialization").opts(
         color="#999999", line_dash="dotted")
 
-
-def _mean_jump(v: torch.Tensor) -> float:
-    """Mean |v at the first step of a window − v at the last step of the previous one| of the
-    traces ``v`` [W, nW, N]."""
-    if v.shape[1] < 2:
-        return 0.0
-    return float((v[0, 1:] - v[-1, :-1]).abs().mean())

@@ -20,6 +20,7 @@ from workbench.energy import energy_report, load_profiles
 from workbench.methods.iir import SETTINGS, Cancelled, IIRConfig, cached_chain
 from workbench.methods.iir_study import DATASETS, LABELS, evaluate_setting, study
 from workbench.network import simulate
+from workbench.trajectory import silent_layers
 from workbench.zoo import load_model
 
 STEPS_PER_RUN = IIRConfig().total_epochs * 3  # chain + two equal-budget baselines
@@ -100,9 +101,9 @@ class IIRPage(pn.viewable.Viewer):
 
     def rates(self, dataset, setting, version):
         trajectory, _, _ = run(dataset, setting, version)
-        rates = [(name, float(r.mean())) for name, r in trajectory.firing_rates().items()]
-        silent = sum(r < 0.01 for _, r in rates)
-        return hv.Bars(rates, "layer", "spikes per neuron per step").opts(
+        rates = trajectory.mean_firing_rates()
+        silent = len(silent_layers(rates))
+        return hv.Bars(list(rates.items()), "layer", "spikes per neuron per step").opts(
             title=f"Firing rates, {LABELS[setting]}: {silent} of {len(rates)} layers silent",
             responsive=True, min_height=250, shared_axes=False, framewise=True)
 

@@ -1,11 +1,14 @@
 """'Adaptive thresholds (MSAT)': constant vs multi-stage adaptive thresholds in a converted SNN.
 
 A knob change re-simulates the test split (cached per setting; Panel shows a spinner meanwhile):
-the accuracy at every T against the constant-threshold baseline, the SIN share over time, the
-raster and the membrane with its moving threshold for one sample, and the energy spent.
+the accuracy at every T against the constant-threshold baselines (θ = 1, and θ/v₀ searched with
+the adaptive modes' budget), the SIN share over time, the raster and the membrane with its
+moving threshold for one sample, and the energy spent.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import holoviews as hv
 import numpy as np
@@ -15,50 +18,60 @@ import param
 from widgets import plots
 from widgets.energy_view import energy_panel
 from workbench.energy import energy_report, load_profiles
-from workbench.methods.msat import MODES, MSATConstants
-from workbench.methods.msat_study import DATASETS, T_C, run_mode, setting
+from workbench.methods import msat_study
+from workbench.methods.msat import MODES, PUBLISHED, SCALE_RANGE, Candidate, MSATConstants
+from workbench.methods.msat_study import T_C, run_mode
 from workbench.network import simulate
+from workbench.neurons import INITIAL_POTENTIALS
 
 CONSTANTS = ("alpha", "k_a", "k_i", "C", "tau_mp", "tau_rd")
 MAX_T = 64
+CONSTANT_BOUNDS = (0.05, 5.0)  # the search range (0.1..3) and the published C = 5
 
 
-@pn.cache(max_items=32)
-def mode_run(dataset: str, mode: str, constants: tuple, confidence: bool):
-    """(test trajectory, SIN share per step, network) of one setting."""
-    s = setting(dataset)
-    net = s.network(mode, confidence, MSATConstants(*constants) if mode != "constant" else None)
-    trajectory, sin, _, _ = run_mode(s, net, MAX_T)
-    return trajectory, sin, net
+# lru_cache, not pn.cache: the frozen Candidate is hashed by value (pn.cache would use its id)
+@lru_cache(maxsize=32)
+def mode_run(candidate: Candidate, confidence: bool):
+    """(test trajectory, SIN observer, network) of one setting."""
+    net = msat_study.network(candidate, spike_confidence=confidence)
+    trajectory, observer = run_mode(net, MAX_T)
+    return trajectory, observer, net
 
 
-@pn.cache(max_items=64)
-def sample_run(dataset: str, mode: str, constants: tuple, confidence: bool, sample: int):
+@lru_cache(maxsize=64)
+def sample_run(candidate: Candidate, confidence: bool, sample: int):
     """One test sample with every layer recorded (membranes and moving thresholds)."""
-    _, _, net = mode_run(dataset, mode, constants, confidence)
-    x = setting(dataset).splits["test"][0]
-    one = x[sample:sample + 1] if x.dim() == 4 else x[:, sample:sample + 1]
-    return simulate(net, one, MAX_T, record=list(net.cells()))
+    _, _, net = mode_run(candidate, confidence)
+    x = msat_study.prepared().splits["test"][0]
+    return simulate(net, x[sample:sample + 1], MAX_T, record=list(net.cells()))
 
 
-@pn.cache(max_items=64)
-def energy(dataset: str, mode: str, constants: tuple, confidence: bool, T: int, memory: bool):
-    trajectory, _, net = mode_run(dataset, mode, constants, confidence)
+@lru_cache(maxsize=64)
+def energy(candidate: Candidate, confidence: bool, T: int, memory: bool):
+    trajectory, _, net = mode_run(candidate, confidence)
     return energy_report(trajectory.until(T), net, include_memory=memory)
 
 
 class MSATSettings(param.Parameterized):
     """Knobs of the page (one instance per browser session)."""
 
-    dataset = param.Selector(default="digits", objects=list(DATASETS))
     mode = param.Selector(default="MSAT", objects=list(MODES),
                           doc="constant θ, the DTT or DET term alone, or both (MSAT)")
-    alpha = param.Number(1.0, bounds=(0.05, 5.0), step=0.05, doc="DTT: weight of the deviation")
-    k_a = param.Number(1.0, bounds=(0.05, 5.0), step=0.05, doc="DTT: soft-plus gain")
-    k_i = param.Number(1.0, bounds=(0.05, 5.0), step=0.05, doc="DTT: soft-plus width")
-    C = param.Number(1.0, bounds=(0.05, 5.0), step=0.05, doc="DET: input scale")
-    tau_mp = param.Number(1.0, bounds=(0.05, 5.0), step=0.05, doc="DTT: overall gain")
-    tau_rd = param.Number(1.0, bounds=(0.05, 5.0), step=0.05, doc="DET: overall gain")
+    alpha = param.Number(PUBLISHED.alpha, bounds=CONSTANT_BOUNDS, step=0.05,
+                         doc="DTT: weight of the deviation")
+    k_a = param.Number(PUBLISHED.k_a, bounds=CONSTANT_BOUNDS, step=0.05,
+                       doc="DTT: soft-plus gain")
+    k_i = param.Number(PUBLISHED.k_i, bounds=CONSTANT_BOUNDS, step=0.05,
+                       doc="DTT: soft-plus width")
+    C = param.Number(PUBLISHED.C, bounds=CONSTANT_BOUNDS, step=0.05, doc="DET: input scale")
+    tau_mp = param.Number(PUBLISHED.tau_mp, bounds=CONSTANT_BOUNDS, step=0.05,
+                          doc="DTT: overall gain")
+    tau_rd = param.Number(PUBLISHED.tau_rd, bounds=CONSTANT_BOUNDS, step=0.05,
+                          doc="DET: overall gain")
+    threshold_scale = param.Number(1.0, bounds=SCALE_RANGE, step=0.05,
+                                   doc="every θ (θ_max) relative to the balanced θ = 1")
+    initial = param.Selector(default="zero", objects=list(INITIAL_POTENTIALS),
+                             doc="initial membrane v₀: 0 or θ/2")
     spike_confidence = param.Boolean(False, doc=f"Bernoulli-gate spikes in the first {T_C} steps")
     timesteps = param.Integer(16, bounds=(1, MAX_T), doc="T for the raster and the energy")
     sample = param.Integer(0, bounds=(0, 396), doc="test sample in raster and traces")
@@ -75,53 +88,64 @@ class MSATPage(pn.viewable.Viewer):
     def __init__(self, **params) -> None:
         self.settings = MSATSettings(**params)
         super().__init__()
-        self.settings.param.watch(self._searched_constants, ["dataset", "mode"])
-        self._searched_constants()
+        self.settings.param.watch(self._searched_setting, ["mode"])
+        self._searched_setting()
 
-    def _searched_constants(self, *_) -> None:
-        """Show the constants searched on the validation split for this dataset and mode."""
-        s = self.settings
-        found = setting(s.dataset).constants.get(s.mode)
-        if found is not None:
-            s.param.update({k: round(float(getattr(found, k)), 3) for k in CONSTANTS})
+    def _searched_setting(self, *_) -> None:
+        """Show the setting searched on the validation split for this mode."""
+        found = msat_study.prepared().searched[self.settings.mode]
+        self.settings.param.update(
+            {k: round(float(getattr(found.constants, k)), 3) for k in CONSTANTS}
+            | {"threshold_scale": round(found.threshold_scale, 3), "initial": found.initial})
 
-    def _setting(self, dataset, mode, constants, confidence):
-        """The cache key of a setting (a constant threshold ignores the constants)."""
-        return dataset, mode, tuple(constants) if mode != "constant" else (), confidence
+    @staticmethod
+    def _candidate(mode, scale, initial, constants) -> Candidate:
+        """The setting shown (a constant threshold ignores the constants)."""
+        chosen = PUBLISHED if mode == "constant" else MSATConstants(*constants)
+        return Candidate(mode, chosen, float(scale), initial)
 
-    def accuracy(self, dataset, mode, confidence, timesteps, *constants):
-        y = setting(dataset).splits["test"][1]
-        baseline, _, _ = mode_run(dataset, "constant", (), False)
-        run, _, _ = mode_run(*self._setting(dataset, mode, constants, confidence))
+    def accuracy(self, mode, confidence, timesteps, scale, initial, *constants):
+        y = msat_study.prepared().splits["test"][1]
+        searched = msat_study.prepared().searched["constant"]
+        baselines = {"constant θ (max balancing)": Candidate("constant"),
+                     "constant θ (searched)": searched}
+        curves = {label: mode_run(c, False)[0].accuracy_curve(y) for label, c in baselines.items()}
+        run, _, _ = mode_run(self._candidate(mode, scale, initial, constants), confidence)
         curve = run.accuracy_curve(y)
         label = mode + (" + spike confidence" if confidence else "")
-        knobs = "" if mode == "constant" else " (" + ", ".join(
-            f"{k}={v:g}" for k, v in zip(CONSTANTS, constants, strict=True)) + ")"
+        knobs = f" (θ×{scale:g}, v₀ {initial}" + ("" if mode == "constant" else ", " + ", ".join(
+            f"{k}={v:g}" for k, v in zip(CONSTANTS, constants, strict=True))) + ")"
         return plots.accuracy_curves(
-            {"constant θ (max balancing)": baseline.accuracy_curve(y), label: curve},
-            marker=timesteps, title=(f"Accuracy vs T, {label}{knobs}: "
-                                     f"{float(curve[timesteps - 1]):.3f} at T={timesteps}"))
+            curves | {label: curve}, marker=timesteps,
+            title=(f"Accuracy vs T, {label}{knobs}: {float(curve[timesteps - 1]):.3f} at "
+                   f"T={timesteps}"))
 
-    def sin(self, dataset, mode, confidence, timesteps, *constants):
-        _, baseline, _ = mode_run(dataset, "constant", (), False)
-        _, mine, _ = mode_run(*self._setting(dataset, mode, constants, confidence))
+    def sin(self, mode, confidence, timesteps, scale, initial, *constants):
+        runs = {"constant θ": mode_run(Candidate("constant"), False)[1],
+                mode: mode_run(self._candidate(mode, scale, initial, constants), confidence)[1]}
         steps = np.arange(1, MAX_T + 1)
-        return hv.Overlay([
-            hv.Curve((steps, baseline.numpy()), "timestep", "SIN share", label="constant θ"),
-            hv.Curve((steps, mine.numpy()), "timestep", "SIN share", label=mode),
-        ]).opts(title=(f"Spikes of inactivated neurons, first {T_C} steps: "
-                       f"{float(mine[:T_C].mean()):.3f} ({mode})"),
-                responsive=True, min_height=250, shared_axes=False, legend_position="right")
+        curves = []
+        for label, observer in runs.items():
+            sin, total = observer.overall()
+            curves.append(hv.Curve((steps, (sin / total.clamp(min=1)).numpy()), "timestep",
+                                   "SIN share", label=label))
+        sin, total = runs[mode].overall(T_C)
+        return hv.Overlay(curves).opts(
+            title=(f"Spikes of inactivated neurons, first {T_C} steps: "
+                   f"{float(sin.sum() / total.sum().clamp(min=1)):.3f} ({mode})"),
+            responsive=True, min_height=250, shared_axes=False, legend_position="right")
 
-    def raster(self, dataset, mode, confidence, timesteps, sample, *constants):
-        recorded = sample_run(*self._setting(dataset, mode, constants, confidence), sample)
+    def raster(self, mode, confidence, timesteps, scale, initial, sample, *constants):
+        recorded = sample_run(self._candidate(mode, scale, initial, constants), confidence,
+                              sample)
         cut = recorded.until(timesteps)
         return plots.spike_raster(cut, title=(
             f"Spike raster, {mode}: sample {sample}, T={timesteps}, "
             f"{int(cut.spikes_per_sample()[0])} spikes"))
 
-    def traces(self, dataset, mode, confidence, timesteps, sample, layer, *constants):
-        recorded = sample_run(*self._setting(dataset, mode, constants, confidence), sample)
+    def traces(self, mode, confidence, timesteps, scale, initial, sample, layer, *constants):
+        recorded = sample_run(self._candidate(mode, scale, initial, constants), confidence,
+                              sample)
         cut = recorded.until(timesteps)
         neurons = plots.most_active(cut, layer)
         return plots.membrane_traces(cut, layer, neurons, title=(
@@ -130,9 +154,10 @@ class MSATPage(pn.viewable.Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         p = self.settings.param
         constants = [getattr(p, k) for k in CONSTANTS]
-        core = [p.dataset, p.mode, p.spike_confidence, p.timesteps]
+        core = [p.mode, p.spike_confidence, p.timesteps, p.threshold_scale, p.initial]
         widgets = pn.Param(self.settings, widgets={
-            k: {"type": pn.widgets.FloatSlider, "throttled": True} for k in CONSTANTS} | {
+            k: {"type": pn.widgets.FloatSlider, "throttled": True}
+            for k in (*CONSTANTS, "threshold_scale")} | {
             "timesteps": {"type": pn.widgets.IntSlider, "throttled": True},
             "sample": {"type": pn.widgets.IntInput}}, show_name=False, width=300)
 
@@ -141,17 +166,19 @@ class MSATPage(pn.viewable.Viewer):
                                      sizing_mode="stretch_width")
 
         energy_views = energy_panel(
-            lambda dataset, mode, confidence, T, memory, *c: energy(
-                *self._setting(dataset, mode, c, confidence), T, memory),
+            lambda mode, confidence, T, scale, initial, memory, *c: energy(
+                self._candidate(mode, scale, initial, c), confidence, T, memory),
             [*core, p.memory, *constants], p.device)
         intro = pn.pane.Markdown(
             "With a constant threshold a converted neuron needs many steps to integrate up to θ, "
             "so deep layers start late. **MSAT** (He et al., 2024) lets each neuron's threshold "
             "move: up when its potential sits above its running mean (DTT), down when input "
-            "arrives fast (DET). Early spikes of neurons that the ANN keeps silent (SIN) cannot be "
-            "taken back; **spike confidence** drops early spikes with a per-layer probability "
-            "measured on training data. The six constants were searched on the validation split "
-            "(the paper's values are not public).", sizing_mode="stretch_width")
+            "arrives fast (DET); each spike carries the charge s·θ_t it removed. Early spikes of "
+            "neurons that the ANN keeps silent (SIN) cannot be taken back; **spike confidence** "
+            "drops early spikes (after firing and reset) with a per-layer probability measured on "
+            "training data. Every mode starts at the setting searched on the validation split "
+            "with one budget (the constant baseline too); the adaptive search starts from the "
+            "authors' published constants.", sizing_mode="stretch_width")
         return pn.Row(
             pn.Column("### Settings", widgets),
             pn.Column(intro, view(self.accuracy, *core, *constants),

@@ -28,10 +28,12 @@ from workbench.methods.early_exit import (
     DynamicConfidence,
     FixedT,
     Oracle,
+    StopPolicy,
     TopKCutoff,
     outcome,
 )
 from workbench.network import SpikingNetwork, simulate
+from workbench.study import Study, check_setting, knob
 from workbench.trajectory import Trajectory
 from workbench.zoo import load_model
 
@@ -101,17 +103,19 @@ def base_run(name: str) -> BaseRun:
     raise WorkbenchError(f"unknown base SNN {name!r}; available: {', '.join(BASES)}")
 
 
-def calibrated_policies(run: BaseRun) -> dict[str, object]:
-    """Every policy of the study, calibrated on the base's calibration data."""
+def calibrated_policies(run: BaseRun, epsilon: float = AOI_EPSILON, tolerance: float = 0.0
+                        ) -> dict[str, StopPolicy]:
+    """Every policy of the study, calibrated on the base's calibration data (AOI with ``ε``,
+    Dynamic Confidence giving up at most ``tolerance`` of the calibration accuracy)."""
+    confidence = DynamicConfidence(tolerance=tolerance)
     policies = {
         f"fixed T={run.T}": FixedT(run.T),
-        "Dynamic Confidence": DynamicConfidence().calibrate(run.calibration,
-                                                            run.calibration_labels),
-        f"AOI Top-K cutoff (ε={AOI_EPSILON})": TopKCutoff(AOI_EPSILON).calibrate(
+        "Dynamic Confidence": confidence.calibrate(run.calibration, run.calibration_labels),
+        f"AOI Top-K cutoff (ε={epsilon:g})": TopKCutoff(epsilon).calibrate(
             run.calibration, run.calibration_labels),
     }
     if run.validation is not None:  # the pitfall: c* from a small, easy validation split
-        policies["Dynamic Confidence (c* from 200 val digits)"] = DynamicConfidence().calibrate(
+        policies["Dynamic Confidence (c* from 200 val digits)"] = confidence.calibrate(
             run.validation, run.validation_labels)
     policies["oracle: first correct"] = Oracle(run.test_labels)
     policies["oracle: optimal cutoff"] = Oracle(run.test_labels, stably=True)
@@ -120,29 +124,66 @@ def calibrated_policies(run: BaseRun) -> dict[str, object]:
 
 def energy_per_device(run: BaseRun, stop_steps: Tensor) -> dict[str, float]:
     """SNN joules per inference on every device when samples stop at ``stop_steps``."""
-    summary = energy_report(run.test.stopped_at(stop_steps), run.net).summary()
-    snn = summary[summary.model == "snn"]
-    return dict(zip(snn.device, snn.joules_per_inference, strict=True))
+    return energy_report(run.test.stopped_at(stop_steps), run.net).joules_per_device()
 
 
-def study_rows(run: BaseRun) -> list[dict]:
-    """One row per policy on one base."""
-    rows = []
-    for name, policy in calibrated_policies(run).items():
-        stops = policy.stop_times(run.test)
-        o = outcome(run.test, run.test_labels, stops)
+@dataclass(frozen=True)
+class EarlyExitSetting:
+    """The early-exit study's knobs: the base SNN and the two calibration targets."""
+
+    base: str = knob("digits_qcfs", "base SNN (its own data and T)", choices=tuple(BASES))
+    aoi_epsilon: float = knob(AOI_EPSILON, "AOI: share of calibration exits allowed to be "
+                              "unstable (ε)", low=0.0, high=0.5)
+    dc_tolerance: float = knob(0.0, "Dynamic Confidence: calibration accuracy it may give up",
+                               low=0.0, high=0.1)
+
+    def __post_init__(self) -> None:
+        check_setting(self)
+
+
+@dataclass(frozen=True)
+class EarlyExitResult:
+    """Every calibrated policy's stop times on the base's test trajectory."""
+
+    setting: EarlyExitSetting
+    run: BaseRun
+    policies: dict[str, StopPolicy]
+    stops: dict[str, Tensor]
+
+
+def run(setting: EarlyExitSetting) -> EarlyExitResult:
+    base = base_run(setting.base)
+    policies = calibrated_policies(base, setting.aoi_epsilon, setting.dc_tolerance)
+    return EarlyExitResult(setting, base, policies,
+                           {name: p.stop_times(base.test) for name, p in policies.items()})
+
+
+def rows(result: EarlyExitResult) -> pd.DataFrame:
+    """One row per policy: accuracy, mean and p90 stop step, spikes and energy per device."""
+    base, table = result.run, []
+    for name, policy in result.policies.items():
+        stops = result.stops[name]
+        o = outcome(base.test, base.test_labels, stops)
         settings = ""
         if isinstance(policy, DynamicConfidence):
             settings = f"c*={policy.threshold:.3f}, K={policy.scale:g}"
         elif isinstance(policy, TopKCutoff):
             settings = f"ε={policy.epsilon}"
-        rows.append({"base": run.name, "policy": name, "settings": settings,
-                     "accuracy": round(o.accuracy, 4), "mean_steps": round(o.mean_steps, 2),
-                     "p90_steps": round(o.p90_steps, 2), "spikes_per_sample": round(o.spikes_per_sample, 1),
-                     "energy": energy_per_device(run, stops)})
-    return rows
+        table.append({"base": base.name, "policy": name, "settings": settings,
+                      "accuracy": round(o.accuracy, 4), "mean_steps": round(o.mean_steps, 2),
+                      "p90_steps": round(o.p90_steps, 2),
+                      "spikes_per_sample": round(o.spikes_per_sample, 1),
+                      "energy": energy_per_device(base, stops)})
+    return pd.DataFrame(table)
 
 
-def early_exit_table(bases: tuple[str, ...] = tuple(BASES)) -> pd.DataFrame:
-    """The result table of every policy on every base SNN."""
-    return pd.DataFrame([row for base in bases for row in study_rows(base_run(base))])
+def prepare(progress: bool = True) -> list[str]:
+    """Train (or load) the base models (zoo models: `workbench prepare` lists them already)."""
+    for name in ("digits_qcfs_ann", "event_snn", "event_snn_rcs"):
+        load_model(name, progress)
+    return []
+
+
+STUDY = Study(name="early-exit", title="Stopping early: Dynamic Confidence and AOI's cutoff",
+              setting=EarlyExitSetting, run=run, rows=rows, prepare=prepare,
+              report_settings=lambda: [EarlyExitSetting(base) for base in BASES])

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from workbench.cache import cache_dir, config_key, read_entry, write_entry
 from workbench.datasets.stick_figure import StickFigureConfig, stick_figure_events, triangulate
 from workbench.device import default_device, set_threads
-from workbench.energy import LayerOps, Profiles, layer_joules, load_profiles, snn_ops
+from workbench.energy import LayerOps, Profiles, layer_joules, load_profiles, pass_ops, snn_ops
 from workbench.errors import WorkbenchError, check_choice
 from workbench.methods.hybrid import (
     HybridPose,
@@ -41,6 +41,7 @@ from workbench.methods.hybrid_data import (
     pose_sequences,
 )
 from workbench.network import simulate
+from workbench.study import Study, check_setting, knob
 from workbench.trajectory import Trajectory
 
 COMMAND = "workbench prepare"
@@ -150,36 +151,13 @@ def prepare(progress: bool = True, config: HybridConfig = HybridConfig()) -> lis
 # ---------------------------------------------------------------- energy per second of sequence
 
 
-def _count_ops(modules: nn.Module, run: Callable[[], object]) -> LayerOps:
-    """Dense MACs (Conv2d) and activations (ReLU, LeakyReLU outputs) of the submodules of
-    ``modules`` during ``run()``: the ops of one sample's pass."""
-    counts = {"macs": 0.0, "activations": 0.0}
-
-    def hook(layer: nn.Module, _, out: Tensor) -> None:
-        if isinstance(layer, nn.Conv2d):
-            kh, kw = layer.kernel_size
-            counts["macs"] += out.numel() * layer.in_channels // layer.groups * kh * kw
-        elif isinstance(layer, nn.ReLU | nn.LeakyReLU):
-            counts["activations"] += out.numel()
-
-    handles = [m.register_forward_hook(hook) for m in modules.modules()]
-    try:
-        with torch.no_grad():
-            run()
-    finally:
-        for h in handles:
-            h.remove()
-    return LayerOps(macs=counts["macs"], synaptic_ops=0.0, dense_macs=counts["macs"],
-                    neuron_updates=counts["activations"])
-
-
 def init_ops(ann: PoseANN, model: HybridPose | None = None) -> dict[str, LayerOps]:
     """Ops of one initialization: the ANN's pass (features and heatmaps, ``"ann"``) and the
     state heads of ``model`` on its features (``"heads"``; none without a model)."""
     x = torch.zeros(1, 20, 32, 32, device=next(ann.parameters()).device)
-    heads = (_count_ops(model.heads, lambda: model.states(x)) if model is not None
+    heads = (pass_ops(model.heads, lambda: model.states(x)) if model is not None
              else LayerOps(0.0, 0.0, 0.0, 0.0))
-    return {"ann": _count_ops(ann, lambda: ann(x)), "heads": heads}
+    return {"ann": pass_ops(ann, lambda: ann(x)), "heads": heads}
 
 
 def joules_per_second(kind: str, timing: Timing, init: dict[str, LayerOps],
@@ -221,9 +199,10 @@ class PoseRun:
 
     ``uv``/``true_uv`` [S, nW, W, 13, 2] pixels at the end of every step; ``xyz``/``true_xyz``
     [clips, nW, W, 13, 3] metres (the views triangulated); ``energy`` from
-    :func:`joules_per_second`; ``state_jump``: mean |v set by the heads at an initialization −
-    v the SNN reached at the end of the window before| over the neurons of every layer (None
-    without state init); ``trajectory`` (when kept) has batch index ``s·nW + window``."""
+    :func:`joules_per_second`; ``state_jumps``: per layer, the membrane jump at an
+    initialization, mean |v set by the heads − v the SNN reached at the end of the window
+    before| over the layer's neurons (None without state init); ``trajectory`` (when kept) has
+    batch index ``s·nW + window``."""
 
     kind: str
     timing: Timing
@@ -233,8 +212,13 @@ class PoseRun:
     xyz: Tensor
     true_xyz: Tensor
     energy: dict[str, dict[str, float]]
-    state_jump: float | None = None
+    state_jumps: dict[str, float] | None = None
     trajectory: Trajectory | None = None
+
+    @property
+    def state_jump(self) -> float | None:
+        """The membrane jump at an initialization, averaged over the layers."""
+        return None if self.state_jumps is None else float(np.mean(list(self.state_jumps.values())))
 
     @property
     def errors_2d(self) -> Tensor:
@@ -289,7 +273,7 @@ def run(kind: str, seqs: PoseSequences, timing: Timing, ann: PoseANN,
     boundaries = pairs[:, 1:2] + torch.arange(1, W + 1)  # [B, W] end of every step
     true_uv = seqs.joints2d[pairs[:, :1], boundaries]
     true_xyz = seqs.joints3d[pairs[:, :1], boundaries]
-    trajectory, snn_window, state_jump = None, None, None
+    trajectory, snn_window, state_jumps = None, None, None
     if kind == "ann_high_rate":
         uv = _ann_uv(ann, seqs, pairs[:, 0].repeat_interleave(W), boundaries.flatten())
     elif kind == "ann_held":
@@ -304,9 +288,9 @@ def run(kind: str, seqs: PoseSequences, timing: Timing, ann: PoseANN,
         trajectory = simulate(model.snn, frames.to(device), init_state=initial, record=record,
                               observe=keep_last)
         if model.init == "state" and nW > 1:
-            state_jump = float(torch.stack([
-                (initial[c].reshape(S, nW, -1)[:, 1:] - final[c].reshape(S, nW, -1)[:, :-1]).abs()
-                .mean() for c in final]).mean())
+            state_jumps = {c: float((initial[c].reshape(S, nW, -1)[:, 1:]
+                                     - final[c].reshape(S, nW, -1)[:, :-1]).abs().mean())
+                           for c in final}
         uv = decode_heatmaps(trajectory.readout.transpose(0, 1)).cpu()
         snn_window = snn_ops(trajectory)
         trajectory = trajectory if keep_trajectory else None
@@ -316,7 +300,7 @@ def run(kind: str, seqs: PoseSequences, timing: Timing, ann: PoseANN,
     true_xyz = true_xyz.reshape(S, nW, W, -1, 3)[::len(seqs.projection)]
     init = init_ops(ann, model)
     return PoseRun(kind, timing, starts, uv, true_uv, xyz, true_xyz,
-                   joules_per_second(kind, timing, init, snn_window, profiles), state_jump,
+                   joules_per_second(kind, timing, init, snn_window, profiles), state_jumps,
                    trajectory)
 
 
@@ -345,11 +329,74 @@ def summary_row(result: PoseRun) -> dict:
             "energy": {d: float(sum(parts.values())) for d, parts in result.energy.items()}}
 
 
-def hybrid_table(config: HybridConfig = HybridConfig(), progress: bool = True) -> pd.DataFrame:
-    """Every predictor at 100 Hz and the main ones at 200 Hz, ANN initialization at 10 Hz."""
-    prepare(progress, config)
-    rows = []
-    for rate, variants in PREPARED.items():
-        for kind in ("ann_high_rate", "ann_held", *variants):
-            rows.append(summary_row(study_run(kind, rate, 10.0, config)))
-    return pd.DataFrame(rows)
+# ---------------------------------------------------------------- the study contract
+
+@dataclass(frozen=True)
+class HybridSetting:
+    """The hybrid study's knobs: the SNN's rate and how often the ANN initializes its state."""
+
+    snn_rate_hz: int = knob(BASE_RATE, "SNN timestep rate", unit="Hz", choices=tuple(PREPARED))
+    init_rate_hz: float = knob(10.0, "ANN initialization rate (must divide the SNN rate)",
+                               unit="Hz", choices=(2.0, 5.0, 10.0, 20.0))
+
+    def __post_init__(self) -> None:
+        check_setting(self)
+
+
+@dataclass(frozen=True)
+class HybridResult:
+    """Every predictor of one setting on the test sequences."""
+
+    setting: HybridSetting
+    runs: tuple[PoseRun, ...]
+
+
+def run_setting(setting: HybridSetting) -> HybridResult:
+    """The ANN at both rates and every variant trained at this SNN rate."""
+    kinds = ("ann_high_rate", "ann_held", *PREPARED[setting.snn_rate_hz])
+    return HybridResult(setting, tuple(study_run(kind, setting.snn_rate_hz, setting.init_rate_hz)
+                                       for kind in kinds))
+
+
+def _prepare_lines(progress: bool) -> list[str]:
+    return [f"pose {m['model']:<22} final loss {m['metrics']['final_loss']:.3f}"
+            + (f"  (trained in {m['metrics']['train_seconds']} s)"
+               if "train_seconds" in m["metrics"] else "") for m in prepare(progress)]
+
+
+# the paper's DHP19 figures (camera 3, 2D), from the authors' result files (methods.md §1.3)
+PAPER = {100: "hybrid 5.19 px vs ANN 5.03 px, 0.424 vs 3.718 W",
+         200: "hybrid 5.17 px, 0.432 W vs ANN 7.436 W"}
+
+
+def notes(table: pd.DataFrame) -> list[str]:
+    """The paper's figures beside ours, and the ablations."""
+    lines = []
+    for rate, group in table.groupby("snn_rate_hz", sort=False):
+        by = group.set_index("kind")
+        hyb, ann = by.loc["hybrid"], by.loc["ann_high_rate"]
+        lines.append(f"{rate} Hz: the paper on DHP19 2D: {PAPER[rate]}; measured hybrid "
+                     f"{hyb.mpjpe_2d:.2f} vs ANN {ann.mpjpe_2d:.2f} px, energy saved " + ", ".join(
+                         f"{1 - hyb.energy[d] / ann.energy[d]:.0%} on {d}" for d in ann.energy))
+    by = table[table.snn_rate_hz == BASE_RATE].set_index("kind")
+    lines.append(
+        "ablations ({} Hz): hybrid {:.2f} px; without state init (ANN sets only the readout) "
+        "{:.2f} px, first -> last step {:.2f} -> {:.2f}; without the consistency loss {:.2f} px, "
+        "mean membrane jump at an initialization {:.3f} vs {:.3f} with it. Per-step errors are in "
+        "mpjpe_2d_per_step.".format(
+            BASE_RATE, by.loc["hybrid"].mpjpe_2d, by.loc["no_state_init"].mpjpe_2d,
+            by.loc["no_state_init"].mpjpe_2d_first_step, by.loc["no_state_init"].mpjpe_2d_last_step,
+            by.loc["no_consistency"].mpjpe_2d, by.loc["no_consistency"].state_jump,
+            by.loc["hybrid"].state_jump))
+    lines.append("energy = W (joules per second of sequence): ANN and state heads are charged on "
+                 "each target's ann_on profile, the SNN on the target itself (see `workbench "
+                 "report energy` for the constants).")
+    return lines
+
+
+STUDY = Study(
+    name="hybrid", title="ANN-initialized SNN: pose from events at 100/200 Hz",
+    setting=HybridSetting, run=run_setting,
+    rows=lambda result: pd.DataFrame([summary_row(r) for r in result.runs]),
+    prepare=_prepare_lines, notes=notes,
+    report_settings=lambda: [HybridSetting(snn_rate_hz=rate) for rate in PREPARED])

@@ -4,15 +4,19 @@ harder, noisy version of them, with accuracy, per-layer firing rates, training t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import pandas as pd
 import torch
+from torch import Tensor
 
 from workbench.energy import energy_report
 from workbench.errors import WorkbenchError
 from workbench.methods.iir import SETTINGS, IIRConfig, cached_chain
 from workbench.network import SpikingNetwork, simulate
+from workbench.study import Study, check_setting, knob
+from workbench.trajectory import SILENT_RATE, silent_layers
 from workbench.zoo import load_model, task_data
 
 DATASETS = {"digits": ("deep_digits_ann", "digits"),
@@ -41,31 +45,77 @@ def evaluate_setting(dataset: str, setting: str):
 
 
 def energy_by_device(trajectory, net: SpikingNetwork, model: str = "snn") -> dict[str, float]:
-    summary = energy_report(trajectory, net).summary()
-    rows = summary[summary.model == model]
-    return dict(zip(rows.device, rows.joules_per_inference, strict=True))
+    return energy_report(trajectory, net).joules_per_device(model)
 
 
-def study_rows(dataset: str) -> list[dict]:
-    _, data, results = study(dataset)
-    rows = []
-    for setting in SETTINGS:
-        trajectory, net, metrics = evaluate_setting(dataset, setting)
-        rates = {k: round(float(v.mean()), 4) for k, v in trajectory.firing_rates().items()}
-        rows.append({"dataset": dataset, "setting": "iir" if setting.startswith("T") else setting,
-                     "label": LABELS[setting], "T": metrics["T"],
-                     "accuracy": round(float(trajectory.accuracy_curve(data["test"][1])[-1]), 4),
-                     "firing_rates": rates, "train_seconds": metrics["train_seconds"],
-                     "energy": energy_by_device(trajectory, net)})
-    trajectory, net, _ = evaluate_setting(dataset, "T1")
-    ann, _, _ = study(dataset)
+@dataclass(frozen=True)
+class IIRSetting:
+    """The IIR study's knob: which data the chain and its baselines were trained on."""
+
+    dataset: str = knob("digits", "training data: 8×8 digits, or the same with pixel noise",
+                        choices=tuple(DATASETS))
+
+    def __post_init__(self) -> None:
+        check_setting(self)
+
+
+@dataclass(frozen=True)
+class IIRResult:
+    """Every chain stage and baseline on the test split, and the same-layer ANN."""
+
+    setting: IIRSetting
+    runs: dict  # stage -> (trajectory, net, metrics)
+    labels: Tensor
+    ann_accuracy: float
+
+
+def run(setting: IIRSetting) -> IIRResult:
+    ann, data, _ = study(setting.dataset)
+    runs = {stage: evaluate_setting(setting.dataset, stage) for stage in SETTINGS}
     with torch.no_grad():
         ann_accuracy = float((ann(data["test"][0]).argmax(-1) == data["test"][1]).float().mean())
-    rows.append({"dataset": dataset, "setting": "ann", "label": "ANN (same layers)", "T": 1,
-                 "accuracy": round(ann_accuracy, 4), "firing_rates": {}, "train_seconds": None,
-                 "energy": energy_by_device(trajectory, net, "ann")})
-    return rows
+    return IIRResult(setting, runs, data["test"][1], ann_accuracy)
 
 
-def iir_table(datasets: tuple[str, ...] = tuple(DATASETS)) -> pd.DataFrame:
-    return pd.DataFrame([row for d in datasets for row in study_rows(d)])
+def rows(result: IIRResult) -> pd.DataFrame:
+    """One row per stage and baseline at its own T, plus the ANN (energy of the same layers)."""
+    dataset, table = result.setting.dataset, []
+    for stage, (trajectory, net, metrics) in result.runs.items():
+        rates = {k: round(v, 4) for k, v in trajectory.mean_firing_rates().items()}
+        table.append({"dataset": dataset, "setting": "iir" if stage.startswith("T") else stage,
+                      "label": LABELS[stage], "T": metrics["T"],
+                      "accuracy": round(float(trajectory.accuracy_curve(result.labels)[-1]), 4),
+                      "firing_rates": rates, "train_seconds": metrics["train_seconds"],
+                      "energy": energy_by_device(trajectory, net)})
+    trajectory, net, _ = result.runs["T1"]
+    table.append({"dataset": dataset, "setting": "ann", "label": "ANN (same layers)", "T": 1,
+                  "accuracy": round(result.ann_accuracy, 4), "firing_rates": {},
+                  "train_seconds": None, "energy": energy_by_device(trajectory, net, "ann")})
+    return pd.DataFrame(table)
+
+
+def prepare(progress: bool = True) -> list[str]:
+    """Train (or load) the chain and its baselines of every dataset."""
+    lines = []
+    for dataset in DATASETS:
+        _, _, chain = study(dataset, progress=progress)
+        lines.append(f"IIR chain ({dataset}): T=1 test accuracy "
+                     f"{chain['T1'][1]['test_accuracy']:.3f}")
+    return lines
+
+
+def notes(table: pd.DataFrame) -> list[str]:
+    """Silent layers of every baseline (the paper's explanation of their failure)."""
+    lines = []
+    for dataset, group in table.groupby("dataset", sort=False):
+        baselines = group[group.setting.isin(["ann_init_T1", "random_init_T1", "converted_T1"])]
+        silent = {row.label: len(silent_layers(row.firing_rates))
+                  for row in baselines.itertuples()}
+        lines.append(f"dataset {dataset}: silent layers (rate < {SILENT_RATE:.0%}) per "
+                     f"baseline: {silent}")
+    return lines
+
+
+STUDY = Study(name="iir", title="IIR-SNN: the T = 5 → 1 chain against equal-budget baselines",
+              setting=IIRSetting, run=run, rows=rows, prepare=prepare,
+              report_settings=lambda: [IIRSetting(d) for d in DATASETS], notes=notes)

@@ -14,17 +14,21 @@ depolarises the neuron fast. Either term can be switched off; both off is the co
 
 Spike confidence: early spikes of neurons whose ANN activation is zero ("Spikes of Inactivated
 Neurons", SIN) cannot be taken back. A layer's confidence c_l = 1 − SIN share of its spikes in
-the first ``t_c`` steps (measured on training data); during those steps each spike is kept with
-probability c_l (a seeded Bernoulli gate), deterministic afterwards.
+the first ``t_c`` steps (measured on training data). During those steps a neuron that crosses
+θ_t fires and resets as usual, and its spike is then kept with probability c_l (a seeded
+Bernoulli gate): a dropped spike's charge is discarded. Deterministic after ``t_c``.
 
-The paper's six constants (α, k_a, k_i, C, τ_mp, τ_rd) are not published with the code; they
-are searched here on the validation split (:func:`search_constants`) — they are our values,
-not the paper's.
+Converted MSAT neurons send the charge ``s_t·θ_t`` on (the authors' neuron returns
+``spike * threshold``), so the soft reset removes exactly what reaches the next layer.
+
+The published constants (:data:`PUBLISHED`) come from the authors' repository
+(``CIFAR10/result_conversion_resnet20/parameters_group2/hyperparameters.txt``: α = 0.3,
+k_a = 1, k_i = 1, C = 5, τ_mp = 0.2, τ_rd = 0.1); :func:`search` refines them on a validation
+split with the same budget and objective as the constant-threshold baseline.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
@@ -33,10 +37,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from workbench.convert import ann_activations
-from workbench.errors import WorkbenchError, check_timesteps
+from workbench.convert import ann_activations, scale_thresholds
+from workbench.errors import WorkbenchError, check_choice, check_timesteps
 from workbench.network import SpikingNetwork, simulate
-from workbench.neurons import SpikingCell
+from workbench.neurons import INITIAL_POTENTIALS, SpikingCell
 
 MIN_FRACTION = 0.05  # θ_t >= 5 % of θ_max·θ: never near 0 (floor(v/θ) would explode)
 MODES = ("constant", "DTT", "DET", "MSAT")
@@ -44,20 +48,24 @@ MODES = ("constant", "DTT", "DET", "MSAT")
 
 @dataclass(frozen=True)
 class MSATConstants:
-    """The six constants of the adaptive threshold (dimensionless in normalised units)."""
+    """The six constants of the adaptive threshold (dimensionless in normalised units); the
+    defaults are the published ones (:data:`PUBLISHED`)."""
 
-    alpha: float = 1.0
+    alpha: float = 0.3
     k_a: float = 1.0
     k_i: float = 1.0
-    C: float = 1.0
-    tau_mp: float = 1.0
-    tau_rd: float = 1.0
+    C: float = 5.0
+    tau_mp: float = 0.2
+    tau_rd: float = 0.1
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise WorkbenchError(f"MSAT constant {name} must be a finite number > 0, "
                                      f"got {value!r}")
+
+
+PUBLISHED = MSATConstants()  # the authors' ResNet20/CIFAR-10 file (module docstring)
 
 
 class MSATState(NamedTuple):
@@ -68,7 +76,7 @@ class MSATState(NamedTuple):
     generator: torch.Generator | None
 
 
-@dataclass
+@dataclass(frozen=True)
 class MultiStageThreshold:
     """Threshold policy for :class:`~workbench.neurons.SpikingCell` (a ``ThresholdPolicy``).
 
@@ -81,7 +89,7 @@ class MultiStageThreshold:
         seed: seed of the gate's Bernoulli draws (every run starts from it).
     """
 
-    constants: MSATConstants = MSATConstants()
+    constants: MSATConstants = PUBLISHED
     use_dtt: bool = True
     use_det: bool = True
     theta_max: float = 1.0
@@ -94,7 +102,7 @@ class MultiStageThreshold:
             raise WorkbenchError(f"spike confidence must lie in (0, 1], got {self.confidence}")
         if not self.theta_max > 0:
             raise WorkbenchError(f"theta_max must be > 0, got {self.theta_max}")
-        self.t_c = check_timesteps(self.t_c, "t_c")
+        object.__setattr__(self, "t_c", check_timesteps(self.t_c, "t_c"))
 
     @property
     def gated(self) -> bool:
@@ -108,17 +116,6 @@ class MultiStageThreshold:
 
     def threshold(self, base: Tensor, v_prev: Tensor, x: Tensor, state: MSATState
                   ) -> Tensor | None:
-        theta = self.adaptive(base, v_prev, x, state)
-        if self.gated:  # a gated layer reports θ every step, so its recording stays one tensor
-            theta = base.expand_as(x) if theta is None else theta
-            if state.steps < self.t_c:
-                keep = torch.rand(x.shape, generator=state.generator,
-                                  device=x.device) < self.confidence
-                theta = theta.masked_fill(~keep, math.inf)
-        return theta
-
-    def adaptive(self, base: Tensor, v_prev: Tensor, x: Tensor, state: MSATState
-                 ) -> Tensor | None:
         """θ_t of the DTT/DET terms (None when both are off: the constant θ)."""
         if not (self.use_dtt or self.use_det):
             return None
@@ -135,19 +132,29 @@ class MultiStageThreshold:
             drive = drive + c.tau_rd * torch.exp(torch.clamp(-x / c.C, max=30.0))
         return theta_max * torch.sigmoid(drive).clamp(min=MIN_FRACTION)
 
+    def emit(self, spikes: Tensor, state: MSATState) -> Tensor:
+        """The spike-confidence gate: during the first t_c steps each emitted spike is kept with
+        probability c_l (the neuron has already fired and reset; a dropped spike's charge is
+        lost)."""
+        if not self.gated or state.steps >= self.t_c:
+            return spikes
+        keep = torch.rand(spikes.shape, generator=state.generator, device=spikes.device)
+        return spikes * (keep < self.confidence)
+
     def update(self, state: MSATState, v_post: Tensor, spikes: Tensor) -> MSATState:
         return MSATState(state.potential_sum + v_post, state.steps + 1, state.generator)
 
 
-def with_policy(net: SpikingNetwork, mode: str, constants: MSATConstants | None = None,
+def with_policy(net: SpikingNetwork, mode: str, constants: MSATConstants = PUBLISHED,
                 confidences: dict[str, float] | None = None, t_c: int = 16, seed: int = 0,
-                max_spikes: int = 1) -> SpikingNetwork:
+                max_spikes: int = 1, threshold_scale: float = 1.0,
+                initial: str | None = None) -> SpikingNetwork:
     """A copy of a converted ``net`` whose cells use the threshold ``mode`` (constant, DTT, DET,
-    MSAT), optionally with per-layer spike confidences and multi-spike (floor) cells."""
-    if mode not in MODES:
-        raise WorkbenchError(f"unknown threshold mode {mode!r}; accepted: {', '.join(MODES)}")
-    constants = constants or MSATConstants()
-    adapted = copy.deepcopy(net)
+    MSAT) and send the charge s·θ_t on, optionally with per-layer spike confidences (gate seed
+    ``seed + layer index``), multi-spike (floor) cells, every base θ scaled by
+    ``threshold_scale`` and the initial membrane ``initial`` ("zero" or "half")."""
+    check_choice(mode, MODES, "threshold mode")
+    adapted = scale_thresholds(net, threshold_scale)
     for i, (name, cell) in enumerate(adapted.cells().items()):
         if not isinstance(cell, SpikingCell):
             raise WorkbenchError(f"MSAT needs IF cells; {name!r} is {type(cell).__name__}")
@@ -155,6 +162,9 @@ def with_policy(net: SpikingNetwork, mode: str, constants: MSATConstants | None 
             constants, use_dtt=mode in ("DTT", "MSAT"), use_det=mode in ("DET", "MSAT"),
             confidence=(confidences or {}).get(name, 1.0), t_c=t_c, seed=seed + i)
         cell.max_spikes = max_spikes
+        cell.output = "charge"
+        if initial is not None:
+            cell.initial = check_choice(initial, INITIAL_POTENTIALS, "initial potential")
     return adapted
 
 
@@ -169,42 +179,55 @@ def inactive_masks(net: SpikingNetwork, ann: nn.Sequential, x: Tensor) -> dict[s
     return {name: a <= 0 for name, a in zip(cells, activations, strict=True)}
 
 
+class SINObserver:
+    """A ``simulate`` observer counting, per cell and step, all emitted spikes and the spikes of
+    neurons the paired ANN leaves inactive (the SIN error). ``sin[cell]``, ``total[cell]``: [T]."""
+
+    def __init__(self, inactive: dict[str, Tensor], T: int) -> None:
+        self.inactive = inactive
+        self.sin = {name: torch.zeros(T) for name in inactive}
+        self.total = {name: torch.zeros(T) for name in inactive}
+
+    def __call__(self, t: int, name: str, spikes: Tensor, state: object) -> None:
+        self.sin[name][t] = float((spikes * self.inactive[name]).sum())
+        self.total[name][t] = float(spikes.sum())
+
+    def fraction(self) -> dict[str, Tensor]:
+        """Per cell, [T]: the SIN share of the spikes at each step."""
+        return {name: self.sin[name] / self.total[name].clamp(min=1) for name in self.sin}
+
+    def overall(self, steps: int | None = None) -> tuple[Tensor, Tensor]:
+        """SIN spikes and all spikes of every cell together per step, [T] each (the first
+        ``steps`` only when given)."""
+        sin = sum(self.sin.values())[:steps]
+        total = sum(self.total.values())[:steps]
+        return sin, total
+
+
 @torch.no_grad()
 def sin_fraction(net: SpikingNetwork, ann: nn.Sequential, x: Tensor, T: int,
                  x_ann: Tensor | None = None) -> dict[str, Tensor]:
     """Per cell, [T]: the share of the spikes at each step emitted by neurons the paired ANN
     leaves inactive (the SIN error), for SNN input ``x`` (and ANN input ``x_ann``, default
-    ``x``; event SNNs pair with an ANN on event rates). Computed on the fly (no rasters)."""
-    inactive = inactive_masks(net, ann, x if x_ann is None else x_ann)
-    sin = {name: torch.zeros(T) for name in inactive}
-    total = {name: torch.zeros(T) for name in inactive}
-
-    def observe(t, name, spikes, state):
-        sin[name][t] = float((spikes * inactive[name]).sum())
-        total[name][t] = float(spikes.sum())
-
-    simulate(net, x, T, observe=observe)
-    return {name: sin[name] / total[name].clamp(min=1) for name in sin}
+    ``x``: an event SNN pairs with an ANN on event rates). Computed on the fly (no rasters)."""
+    observer = SINObserver(inactive_masks(net, ann, x if x_ann is None else x_ann), T)
+    simulate(net, x, T, observe=observer)
+    return observer.fraction()
 
 
 def spike_confidences(net: SpikingNetwork, ann: nn.Sequential, x_train: Tensor,
-                      t_c: int = 16, x_ann: Tensor | None = None) -> dict[str, float]:
-    """c_l = 1 − (SIN spikes / all spikes) over the first t_c steps, per layer, on training
-    data ``x_train`` (ANN input ``x_ann``, default ``x_train``)."""
-    inactive = inactive_masks(net, ann, x_train if x_ann is None else x_ann)
-    sin = dict.fromkeys(inactive, 0.0)
-    total = dict.fromkeys(inactive, 0.0)
-
-    def observe(t, name, spikes, state):
-        sin[name] += float((spikes * inactive[name]).sum())
-        total[name] += float(spikes.sum())
-
-    simulate(net, x_train, t_c, observe=observe)
-    return {name: max(1.0 - sin[name] / total[name], 0.05) if total[name] else 1.0
-            for name in sin}
+                      t_c: int = 16) -> dict[str, float]:
+    """c_l = 1 − (SIN spikes / all spikes) over the first t_c steps, per layer, measured on
+    training data ``x_train`` with ``net`` ungated (floored at 0.05; 1 for a silent layer)."""
+    observer = SINObserver(inactive_masks(net, ann, x_train), t_c)
+    simulate(net, x_train, t_c, observe=observer)
+    return {name: max(1.0 - float(observer.sin[name].sum() / observer.total[name].sum()), 0.05)
+            if observer.total[name].sum() else 1.0 for name in observer.sin}
 
 
-SEARCH_T = (2, 4, 8, 16)
+SEARCH_T = (2, 4, 8, 16, 64)
+SCALE_RANGE = (0.25, 2.0)  # constant baseline: θ scale, log-uniform
+CONSTANT_RANGE = (0.1, 3.0)  # adaptive modes: each of the six constants, log-uniform
 
 
 def score(net: SpikingNetwork, x: Tensor, y: Tensor, steps: tuple[int, ...] = SEARCH_T) -> float:
@@ -213,22 +236,53 @@ def score(net: SpikingNetwork, x: Tensor, y: Tensor, steps: tuple[int, ...] = SE
     return float(np.mean([float(curve[t - 1]) for t in steps]))
 
 
-def search_constants(net: SpikingNetwork, mode: str, x_val: Tensor, y_val: Tensor,
-                     trials: int = 60, seed: int = 0, progress: bool = True
-                     ) -> tuple[MSATConstants, float]:
-    """Random search of the six constants, log-uniform in [0.1, 3], on validation data only,
-    scoring the mean accuracy over T ∈ {2, 4, 8, 16}. Returns (best constants, best score);
-    the default constants are trial 0."""
+@dataclass(frozen=True)
+class Candidate:
+    """One point of a threshold search: the mode's constants, θ scale and initial membrane."""
+
+    mode: str
+    constants: MSATConstants = PUBLISHED
+    threshold_scale: float = 1.0
+    initial: str = "zero"
+
+    def network(self, net: SpikingNetwork, confidences: dict[str, float] | None = None,
+                seed: int = 0) -> SpikingNetwork:
+        return with_policy(net, self.mode, self.constants, confidences, seed=seed,
+                           threshold_scale=self.threshold_scale, initial=self.initial)
+
+
+def candidates(mode: str, trials: int, seed: int = 0) -> list[Candidate]:
+    """``trials`` random search points for ``mode``. The constant baseline varies the θ scale
+    (log-uniform in :data:`SCALE_RANGE`) and v₀ ∈ {0, θ/2}, starting from θ = 1, v₀ = 0; the
+    adaptive modes vary the six constants (log-uniform in :data:`CONSTANT_RANGE`), starting
+    from the published ones."""
+    check_choice(mode, MODES, "threshold mode")
+    if int(trials) != trials or trials < 1:
+        raise WorkbenchError(f"trials must be a whole number >= 1, got {trials!r}")
+    rng = np.random.default_rng(seed)
+    if mode == "constant":
+        low, high = np.log(SCALE_RANGE)
+        return [Candidate(mode)] + [
+            Candidate(mode, threshold_scale=float(np.exp(rng.uniform(low, high))),
+                      initial=str(rng.choice(INITIAL_POTENTIALS)))
+            for _ in range(trials - 1)]
+    low, high = np.log(CONSTANT_RANGE)
+    return [Candidate(mode)] + [
+        Candidate(mode, MSATConstants(*np.exp(rng.uniform(low, high, 6)).tolist()))
+        for _ in range(trials - 1)]
+
+
+def search(net: SpikingNetwork, mode: str, x_val: Tensor, y_val: Tensor, trials: int = 60,
+           seed: int = 0, progress: bool = True) -> tuple[Candidate, float]:
+    """Random search on validation data only, scoring the mean accuracy over T ∈
+    :data:`SEARCH_T`: the same objective, split and budget for every mode. Returns (best
+    candidate, its score); ties keep the earlier candidate (the published or default one)."""
     from tqdm.auto import tqdm
 
-    rng = np.random.default_rng(seed)
-    best, best_score = MSATConstants(), -1.0
-    candidates = [MSATConstants()] + [
-        MSATConstants(*np.exp(rng.uniform(np.log(0.1), np.log(3.0), 6)).tolist())
-        for _ in range(trials - 1)]
-    for constants in tqdm(candidates, desc=f"searching {mode} constants", disable=not progress,
-                          leave=False):
-        s = score(with_policy(net, mode, constants), x_val, y_val)
+    best, best_score = None, -1.0
+    for candidate in tqdm(candidates(mode, trials, seed), desc=f"searching {mode} thresholds",
+                          disable=not progress, leave=False):
+        s = score(candidate.network(net), x_val, y_val)
         if s > best_score:
-            best, best_score = constants, s
+            best, best_score = candidate, s
     return best, best_score

@@ -1,0 +1,83 @@
+"""The claims file and its evaluator (not each claim's prose)."""
+
+import pandas as pd
+import pytest
+
+from workbench.claims import Claim, evaluate, load_claims, verdict_table, verdicts
+from workbench.errors import WorkbenchError
+from workbench.methods.registry import STUDIES
+
+TABLE = pd.DataFrame([
+    {"base": "a", "policy": "fixed T=32", "accuracy": 0.90, "mean_steps": 32.0,
+     "energy": {"loihi": 2.0}},
+    {"base": "a", "policy": "Dynamic Confidence", "accuracy": 0.899, "mean_steps": 10.0,
+     "energy": {"loihi": 1.0}},
+    {"base": "b", "policy": "fixed T=10", "accuracy": 0.80, "mean_steps": 10.0,
+     "energy": {"loihi": 2.0}},
+    {"base": "b", "policy": "Dynamic Confidence", "accuracy": 0.70, "mean_steps": 9.0,
+     "energy": {"loihi": float("nan")}},
+])
+
+
+def claim(**kw) -> Claim:
+    fields = dict(id="c", study="s", source="paper", statement="it holds", metric="accuracy",
+                  measure="difference", comparator=">=", threshold=-0.003, per="base",
+                  select={"policy": "Dynamic Confidence"}, baseline={"policy": "fixed T=*"})
+    return Claim(**(fields | kw))
+
+
+def test_difference_per_group_with_a_glob_baseline():
+    a, b = evaluate(claim(), TABLE)
+    assert (a.group, b.group) == ("a", "b")
+    assert a.measured == pytest.approx(-0.001) and a.verdict == "reproduced"
+    assert b.measured == pytest.approx(-0.1) and b.verdict == "not reproduced"
+    assert "base a: claim = it holds (paper)" in a.text() and a.text().endswith("reproduced")
+
+
+@pytest.mark.parametrize("measure, comparator, threshold, expected", [
+    ("saving", ">=", 0.6, [pytest.approx(1 - 10 / 32), pytest.approx(0.1)]),
+    ("speedup", ">=", 1.5, [pytest.approx(3.2), pytest.approx(10 / 9)]),
+    ("ratio", "<=", 0.5, [pytest.approx(10 / 32), pytest.approx(0.9)]),
+])
+def test_measures_on_latency(measure, comparator, threshold, expected):
+    found = evaluate(claim(metric="mean_steps", measure=measure, comparator=comparator,
+                           threshold=threshold), TABLE)
+    assert [v.measured for v in found] == expected
+    assert [v.verdict for v in found] == ["reproduced", "not reproduced"]
+
+
+def test_dict_metrics_missing_rows_and_nan_are_not_comparable():
+    energy = evaluate(claim(metric="energy.loihi", measure="saving", threshold=0.4), TABLE)
+    assert energy[0].measured == pytest.approx(0.5) and energy[0].verdict == "reproduced"
+    assert energy[1].measured is None and energy[1].verdict == "not comparable"  # NaN cell
+    missing = evaluate(claim(select={"policy": "AOI*"}), TABLE)
+    assert {v.verdict for v in missing} == {"not comparable"}
+    assert evaluate(claim(per="dataset"), TABLE) == []  # no such column: nothing to evaluate
+
+
+def test_aggregates_and_absolute_comparator():
+    best = evaluate(claim(per=None, select={"policy": "fixed T=32"},
+                          baseline={"policy": ["fixed T=10", "Dynamic Confidence"]},
+                          baseline_aggregate="max", comparator="abs<=", threshold=0.1), TABLE)
+    assert best[0].measured == pytest.approx(0.90 - 0.899) and best[0].verdict == "reproduced"
+
+
+def test_the_claims_file_loads_and_names_known_studies():
+    claims = load_claims()
+    assert len({c.id for c in claims}) == len(claims) >= 10
+    assert {c.study for c in claims} <= set(STUDIES)
+    table = verdict_table(verdicts("early-exit", TABLE, claims))
+    assert {"claim", "group", "measured", "verdict"} <= set(table.columns)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[[claim]]\nid = "x"\nmeasure = "log"\n', "measure 'log'; accepted: value, difference"),
+    ('[[claim]]\nid = "x"\ncolour = 1\n', "unknown field"),
+    ('[[claim]]\nid = "x"\nstudy = "s"\n', "claim 'x' is incomplete"),
+    ('[[claim\n', "cannot read claims"),
+])
+def test_bad_claims_files_are_clear_errors(tmp_path, text, message):
+    path = tmp_path / "claims.toml"
+    path.write_text(text)
+    with pytest.raises(WorkbenchError, match=message):
+        load_claims(path)
