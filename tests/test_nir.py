@@ -97,6 +97,27 @@ def test_graph_exported_by_norse_imports_with_hand_checked_spikes():
     assert trajectory.readout[-1, 0].tolist() == [2.0, 2.0]  # identity readout counts spikes
 
 
+def test_graph_exported_by_sinabs_imports_with_nir_semantics_and_shows_the_reset_caveat():
+    sinabs = pytest.importorskip("sinabs")  # in the test extra: runs in CI
+    import sinabs.layers as sl
+
+    model = nn.Sequential(nn.Linear(2, 2), sl.IAFSqueeze(batch_size=1,
+                                                         spike_fn=sinabs.activation.SingleSpike))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[0.4, 0.0], [0.0, 0.3]]))
+        model[0].bias.zero_()
+    graph = sinabs.to_nir(model, torch.zeros(1, 2))
+    assert isinstance(graph.nodes["1"], nir.IF) and np.all(graph.nodes["1"].v_reset == 0)
+    net = from_nir(graph)
+    spikes = simulate(net, torch.ones(1, 2), 8, record=["1"]).spikes["1"][:, 0].T.tolist()
+    # the graph says: reset to 0 → 0.4, 0.8, 1.2 spike, 0.4, 0.8, 1.2 spike ...
+    assert spikes == [[0, 0, 1, 0, 0, 1, 0, 0], [0, 0, 0, 1, 0, 0, 0, 1]]
+    # sinabs itself subtracts θ (and fires at v >= θ): 1.2 → 0.2, 0.6, 1.0 spike → the caveat
+    own = model(torch.ones(8, 2)).T.tolist()
+    assert own == [[0, 0, 1, 0, 1, 0, 0, 1], [0, 0, 0, 1, 0, 0, 1, 0]]
+    assert [row[:4] for row in own] == [row[:4] for row in spikes], "equal until the first reset"
+
+
 def graph_of(*nodes):
     return nir.NIRGraph.from_list(*nodes, type_check=False)
 
