@@ -15,9 +15,25 @@ from workbench.zoo import basics_snn
 BASICS_T = (1, 2, 4, 8, 16, 32, 64)
 
 
-def basics() -> pd.DataFrame:
+def _on_source(view: str, model, data) -> pd.DataFrame:
+    """The model-agnostic ``view`` of a model source (``workbench.sources``)."""
+    from workbench import source_report
+    from workbench.sources import load_source
+
+    source = load_source(model, data)
+    table = getattr(source_report, view)(source)
+    table.attrs["notes"] = [f"model {source.name} on {source.data.name}, T = {source.data.T}",
+                            *source.notes]
+    return table
+
+
+def basics(model=None, data=None) -> pd.DataFrame:
     """Accuracy of the converted digits SNN at T ∈ {1..64} for each balancing and initial
-    potential, beside its ANN: the accuracy-latency trade-off of plain conversion."""
+    potential, beside its ANN: the accuracy-latency trade-off of plain conversion. With
+    ``model`` (a model source, optionally with ``data``): accuracy, spikes and activation
+    sparsity of that model at every T."""
+    if model is not None:
+        return _on_source("basics", model, data)
     test = load_digits_split()["test"]
     x = test.x.to(default_device())
     rows = []
@@ -41,9 +57,12 @@ ENERGY_COLUMNS = ["device", "model", "charged_on", "T", "joules_per_inference", 
                   "snn_to_ann"]
 
 
-def energy(T: int = 32) -> pd.DataFrame:
+def energy(T: int = 32, model=None, data=None) -> pd.DataFrame:
     """Energy per inference of the 'Spiking basics' SNN (max balancing, v₀ = 0, T steps, mean over
-    the test digits) and of its ANN, on every device profile. Arithmetic only."""
+    the test digits) and of its ANN, on every device profile. Arithmetic only. With ``model``:
+    the same for that model source at its T."""
+    if model is not None:
+        return _on_source("energy", model, data)
     from workbench.energy import energy_report
 
     snn, _ = basics_snn("max", "zero")
@@ -51,9 +70,12 @@ def energy(T: int = 32) -> pd.DataFrame:
     return energy_report(simulate(snn, x, T), snn).summary()[ENERGY_COLUMNS]
 
 
-def early_exit() -> pd.DataFrame:
+def early_exit(model=None, data=None) -> pd.DataFrame:
     """Every stopping policy on every base SNN (test split; calibration never sees it), with the
-    papers' claims set against the measurement in ``table.attrs["notes"]``."""
+    papers' claims set against the measurement in ``table.attrs["notes"]``. With ``model``: the
+    policies on that model source, calibrated on its calibration split."""
+    if model is not None:
+        return _on_source("early_exit", model, data)
     from workbench.methods.early_exit_study import early_exit_table
 
     table = early_exit_table()
@@ -195,6 +217,7 @@ def hybrid() -> pd.DataFrame:
     return table
 
 
-REPORTS: dict[str, Callable[[], pd.DataFrame]] = {"basics": basics, "energy": energy,
+SOURCE_REPORTS = ("basics", "energy", "early-exit")  # the views that take --model
+REPORTS: dict[str, Callable[..., pd.DataFrame]] = {"basics": basics, "energy": energy,
                                                   "early-exit": early_exit, "msat": msat,
                                                   "iir": iir, "hybrid": hybrid}
