@@ -65,10 +65,9 @@ class DataSource:
     T: int
     static: bool
 
-    def first_batch(self, split: str = "calibration", limit: int = 1024) -> Tensor:
-        """Inputs of the first batch of a split (for conversion's threshold balancing)."""
-        x, _ = next(iter(getattr(self, split)))
-        return x[:limit] if self.static else x[:, :limit]
+    def calibration_inputs(self) -> Tensor:
+        """Every calibration input, static [N, ...] (conversion's threshold balancing)."""
+        return torch.cat([x for x, _ in self.calibration])
 
 
 @dataclass
@@ -219,7 +218,7 @@ def _build(name: str, model, data, T: int | None) -> ModelSource:
             raise WorkbenchError("an ANN converts for static (direct-encoded) inputs; event data "
                                  "need a SpikingNetwork (or a NIR graph)")
         initial = "half" if any(isinstance(m, QCFS) for m in ann.modules()) else "zero"
-        snn = convert(ann, data.first_batch().to(device), initial=initial)
+        snn = convert(ann, data.calibration_inputs().to(device), initial=initial)
         notes.append(f"converted from the ANN (max balancing on calibration data, "
                      f"v₀ = {'θ/2' if initial == 'half' else '0'})")
     else:
