@@ -93,6 +93,14 @@ def test_factory_ann_is_converted_and_runs_every_view(factory):
     assert (policies.mean_steps <= 32).all()
 
 
+def test_msat_runs_on_a_factory_ann_from_the_command_line(factory, capsys):
+    rows = report(capsys, "msat", "--model", f"{factory}:ann")
+    modes = ["constant", "DTT", "DET", "MSAT", "MSAT + spike confidence"]
+    assert list(dict.fromkeys(r["mode"] for r in rows)) == modes
+    final = {r["mode"]: r["accuracy"] for r in rows if r["T"] == 32}
+    assert final["constant"] >= 0.95 and all(0 <= a <= 1 for a in final.values())
+
+
 def test_bad_sources_are_clear_errors(factory, tmp_path, capsys):
     with pytest.raises(WorkbenchError, match="must return \\(model, data\\)"):
         load_source(f"{factory}:broken")
@@ -107,8 +115,10 @@ def test_bad_sources_are_clear_errors(factory, tmp_path, capsys):
     with pytest.raises(WorkbenchError, match=r"takes inputs \(1, 8, 8\) .* gives \(4,\)"):
         load_source(str(path), {"calibration": (torch.rand(3, 4), torch.zeros(3)),
                                 "test": (torch.rand(3, 4), torch.zeros(3))})
-    assert main(["report", "msat", "--model", str(path)]) == 2
+    assert main(["report", "iir", "--model", str(path)]) == 2
     assert "needs its method-specific models" in capsys.readouterr().err
+    assert main(["report", "msat", "--model", str(path), "--data", "digits"]) == 2
+    assert "has no ANN" in capsys.readouterr().err
     assert main(["report", "basics", "--data", "digits"]) == 2
     assert "--data goes with --model" in capsys.readouterr().err
     assert main(["report", "basics", "--model", str(path), "--data", "nmnist:/absent"]) == 2

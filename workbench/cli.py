@@ -50,7 +50,7 @@ def _serve(args: argparse.Namespace) -> None:
 def _report(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from workbench.reports import REPORTS, SOURCE_REPORTS
+    from workbench.reports import REPORTS, SOURCE_REPORTS, on_source
 
     if args.name not in REPORTS:
         raise WorkbenchError(f"unknown report {args.name!r}; available: {', '.join(REPORTS)}")
@@ -59,8 +59,8 @@ def _report(args: argparse.Namespace) -> None:
     if args.model is not None and args.name not in SOURCE_REPORTS:
         raise WorkbenchError(f"report {args.name!r} needs its method-specific models; --model "
                              f"works with {', '.join(SOURCE_REPORTS)}")
-    source = {} if args.model is None else {"model": args.model, "data": args.data}
-    table = REPORTS[args.name](**source)
+    table = (REPORTS[args.name]() if args.model is None
+             else on_source(args.name, args.model, args.data))
     if args.json:
         # pandas writes missing values as null (json.dumps would write NaN, which is not JSON)
         print(json.dumps(json.loads(table.to_json(orient="records")), indent=2))
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("name", help="report name, e.g. basics")
     p.add_argument("--json", action="store_true", help="rows as JSON")
     p.add_argument("--model", metavar="SOURCE", help="zoo:NAME, a .nir file or pkg.module:function "
-                   "(basics, energy, early-exit)")
+                   "(basics, energy, early-exit; msat for an ANN)")
     p.add_argument("--data", metavar="DATA", help="digits, digits_saccade_events or NAME:FOLDER "
                    "(nmnist, dvsgesture, cifar10dvs, ncaltech101)")
     p.set_defaults(func=_report)

@@ -13,15 +13,19 @@ from workbench.train import evaluate
 from workbench.zoo import basics_snn
 
 BASICS_T = (1, 2, 4, 8, 16, 32, 64)
+# the reports that also run on any model source (--model): report name -> source_report view
+SOURCE_REPORTS = {"basics": "basics", "energy": "energy", "early-exit": "early_exit",
+                  "msat": "msat"}
 
 
-def _on_source(view: str, model, data) -> pd.DataFrame:
-    """The model-agnostic ``view`` of a model source (``workbench.sources``)."""
+def on_source(view: str, model, data=None) -> pd.DataFrame:
+    """The model-agnostic ``view`` (a name in ``SOURCE_REPORTS``) of a model source
+    (``workbench.sources``), with the source and its conversion in ``attrs["notes"]``."""
     from workbench import source_report
     from workbench.sources import load_source
 
     source = load_source(model, data)
-    table = getattr(source_report, view)(source)
+    table = getattr(source_report, SOURCE_REPORTS[view])(source)
     table.attrs["notes"] = [f"model {source.name} on {source.data.name}, T = {source.data.T}",
                             *source.notes]
     return table
@@ -33,7 +37,7 @@ def basics(model=None, data=None) -> pd.DataFrame:
     ``model`` (a model source, optionally with ``data``): accuracy, spikes and activation
     sparsity of that model at every T."""
     if model is not None:
-        return _on_source("basics", model, data)
+        return on_source("basics", model, data)
     test = load_digits_split()["test"]
     x = test.x.to(default_device())
     rows = []
@@ -62,7 +66,7 @@ def energy(T: int = 32, model=None, data=None) -> pd.DataFrame:
     the test digits) and of its ANN, on every device profile. Arithmetic only. With ``model``:
     the same for that model source at its T."""
     if model is not None:
-        return _on_source("energy", model, data)
+        return on_source("energy", model, data)
     from workbench.energy import energy_report
 
     snn, _ = basics_snn("max", "zero")
@@ -75,7 +79,7 @@ def early_exit(model=None, data=None) -> pd.DataFrame:
     papers' claims set against the measurement in ``table.attrs["notes"]``. With ``model``: the
     policies on that model source, calibrated on its calibration split."""
     if model is not None:
-        return _on_source("early_exit", model, data)
+        return on_source("early-exit", model, data)
     from workbench.methods.early_exit_study import early_exit_table
 
     table = early_exit_table()
@@ -217,7 +221,6 @@ def hybrid() -> pd.DataFrame:
     return table
 
 
-SOURCE_REPORTS = ("basics", "energy", "early-exit")  # the views that take --model
 REPORTS: dict[str, Callable[..., pd.DataFrame]] = {"basics": basics, "energy": energy,
                                                   "early-exit": early_exit, "msat": msat,
                                                   "iir": iir, "hybrid": hybrid}

@@ -1,6 +1,7 @@
 """The model-agnostic views of any model source, as tables: accuracy at every T, energy on every
-device, and the stopping policies with their calibration (``workbench report basics|energy|
-early-exit --model SOURCE``). One test run and one calibration run per source, replayed.
+device, the stopping policies with their calibration, and MSAT's adaptive thresholds when the
+source has an ANN (``workbench report basics|energy|early-exit|msat --model SOURCE``). One test
+run and one calibration run per source, replayed.
 
 Column names follow NeuroBench where they mean the same thing (Yik et al., "The neurobench
 framework for benchmarking neuromorphic computing algorithms and systems", Nat. Commun. 16,
@@ -17,7 +18,10 @@ import torch
 from torch import Tensor
 
 from workbench.energy import energy_report
+from workbench.errors import WorkbenchError
 from workbench.methods.early_exit_study import BaseRun, study_rows
+from workbench.methods.msat import search_constants, spike_confidences, with_policy
+from workbench.network import simulate
 from workbench.sources import ModelSource
 from workbench.stream import simulate_batches
 from workbench.train import evaluate
@@ -103,3 +107,38 @@ def early_exit(source: ModelSource) -> pd.DataFrame:
     x, _ = next(iter(source.data.test))
     base = BaseRun(source.name, source.snn, calibration, calibration_labels, test, labels, x)
     return pd.DataFrame(study_rows(base))
+
+
+MSAT_MODES = ("DTT", "DET", "MSAT")
+
+
+def msat(source: ModelSource, trials: int = 30, t_c: int = 16) -> pd.DataFrame:
+    """Constant vs adaptive thresholds (DTT, DET, MSAT, MSAT + spike confidence) on the SNN
+    converted from the source's ANN: the six constants searched and the spike confidences
+    measured on the calibration split, accuracy and spikes measured on the test split."""
+    if source.ann is None:
+        raise WorkbenchError(f"MSAT adapts a converted SNN's thresholds and compares it with its "
+                             f"ANN; model source {source.name!r} has no ANN")
+    device = next(source.snn.parameters()).device
+    x_cal = source.data.calibration_inputs().to(device)
+    y_cal = torch.cat([y for _, y in source.data.calibration])
+    confidences = spike_confidences(source.snn, source.ann, x_cal, t_c)
+    networks = {"constant": source.snn}
+    for mode in MSAT_MODES:
+        constants, _ = search_constants(source.snn, mode, x_cal, y_cal, trials, progress=False)
+        networks[mode] = with_policy(source.snn, mode, constants, t_c=t_c)
+        if mode == "MSAT":
+            networks["MSAT + spike confidence"] = with_policy(source.snn, mode, constants,
+                                                              confidences, t_c=t_c)
+    x_test = torch.cat([x for x, _ in source.data.test]).to(device)
+    y_test = torch.cat([y for _, y in source.data.test])
+    rows = []
+    for mode, net in networks.items():
+        run = simulate(net, x_test, source.data.T)
+        curve = run.accuracy_curve(y_test)
+        spikes = torch.cumsum(sum(run.spike_counts.values()), 0).mean(1)
+        rows += [{"model": source.name, "mode": mode, "T": t,
+                  "accuracy": round(float(curve[t - 1]), 4),
+                  "spikes_per_sample": round(float(spikes[t - 1]), 1)}
+                 for t in _timesteps(source)]
+    return pd.DataFrame(rows)
