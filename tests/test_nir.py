@@ -95,6 +95,9 @@ def test_graph_exported_by_norse_imports_with_hand_checked_spikes():
         norse_spikes.append(z[0].tolist())
     assert np.array(norse_spikes).T.tolist() == spikes
     assert trajectory.readout[-1, 0].tolist() == [2.0, 2.0]  # identity readout counts spikes
+    flattening = norse.SequentialState(nn.Flatten(), nn.Linear(4, 2), norse.IAFCell())
+    with pytest.raises(WorkbenchError, match="node '0' is empty.*Norse 1.1.0 writes nn.Flatten"):
+        from_nir(norse.to_nir(flattening, torch.zeros(1, 2, 2)))
 
 
 def test_graph_exported_by_sinabs_imports_with_nir_semantics_and_shows_the_reset_caveat():
@@ -120,6 +123,20 @@ def test_graph_exported_by_sinabs_imports_with_nir_semantics_and_shows_the_reset
 
 def graph_of(*nodes):
     return nir.NIRGraph.from_list(*nodes, type_check=False)
+
+
+def test_lif_with_per_neuron_time_constants_folds_its_input_gain_into_the_weights():
+    """τ·dv/dt = −v + r·I with dt = 1: v ← (1 − 1/τ)·v + x/τ, per neuron."""
+    graph = graph_of(
+        nir.Input(np.array([2])),
+        nir.Affine(weight=np.eye(2, dtype=np.float32), bias=np.zeros(2, np.float32)),
+        nir.LIF(tau=np.array([2.0, 4.0], np.float32), r=np.ones(2, np.float32),
+                v_leak=np.zeros(2, np.float32), v_threshold=np.ones(2, np.float32)))
+    net = from_nir(graph)
+    assert torch.allclose(net.layers.affine.weight, torch.diag(torch.tensor([0.5, 0.25])))
+    spikes = simulate(net, torch.full((1, 2), 3.0), 6, record=["lif"]).spikes["lif"][:, 0].T
+    # τ = 2: 1.5 → spike every step; τ = 4: 0.75, 1.3125 → spike, reset to 0, again
+    assert spikes.tolist() == [[1] * 6, [0, 1, 0, 1, 0, 1]]
 
 
 def test_unsupported_nodes_are_named():

@@ -312,6 +312,10 @@ def from_nir(graph: nir.NIRGraph | str | Path, dt: float | None = None,
         else:
             readout_gain = dt * _array(node.r)
     for name, node in body:  # name every unsupported node before building anything
+        if node is None:
+            raise WorkbenchError(f"node {name!r} is empty: its exporter had no NIR node for the "
+                                 "layer (Norse 1.1.0 writes nn.Flatten so; flatten the data "
+                                 "instead)")
         if isinstance(node, nir.CubaLIF):
             raise WorkbenchError(f"node {name!r} is a CubaLIF (synaptic current state), which our "
                                  "cells do not model; supported: " + SUPPORTED)
