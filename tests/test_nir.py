@@ -139,6 +139,22 @@ def test_lif_with_per_neuron_time_constants_folds_its_input_gain_into_the_weight
     assert spikes.tolist() == [[1] * 6, [0, 1, 0, 1, 0, 1]]
 
 
+def test_sum_pooling_imports_as_average_pooling_with_the_window_in_the_weights():
+    one = np.ones((1, 1, 1, 1), np.float32)
+    pool = dict(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0]))
+    graph = graph_of(
+        nir.Input(np.array([1, 4, 4])),
+        nir.Conv2d(input_shape=(4, 4), weight=one, stride=1, padding=0, dilation=1, groups=1,
+                   bias=np.zeros(1, np.float32)),
+        nir.IF(r=np.ones((1, 4, 4), np.float32), v_threshold=np.full((1, 4, 4), 0.5, np.float32)),
+        nir.SumPool2d(**pool), nir.Flatten(input_type={"input": np.array([1, 2, 2])}, start_dim=0),
+        nir.Affine(weight=np.ones((1, 4), np.float32), bias=np.zeros(1, np.float32)))
+    net = from_nir(graph)
+    assert isinstance(net.layers.sumpool2d, nn.AvgPool2d)
+    # every pixel spikes every step; 4 windows of 4 spikes summed by the affine: 16 per step
+    assert simulate(net, torch.ones(1, 1, 4, 4), 3).readout[:, 0, 0].tolist() == [16, 32, 48]
+
+
 def test_unsupported_nodes_are_named():
     affine = nir.Affine(weight=np.eye(2, dtype=np.float32), bias=np.zeros(2, np.float32))
     ones = np.ones(2, np.float32)

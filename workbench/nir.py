@@ -335,9 +335,8 @@ def from_nir(graph: nir.NIRGraph | str | Path, dt: float | None = None,
         if isinstance(node, nir.SumPool2d):  # Σ over the window = k²·average
             k = module.kernel_size
             pending *= float(k[0] * k[1])
-        if isinstance(module, nn.Linear | nn.Conv2d) and pending != 1.0 and not any(
-                isinstance(m, nn.Linear | nn.Conv2d) for _, m in stage_ops):
-            with torch.no_grad():  # a sum-pool after a cell: scale the next weights instead
+        if isinstance(module, nn.Linear | nn.Conv2d) and pending != 1.0:
+            with torch.no_grad():  # its input is the sum-pool's: k² × our average-pool's
                 module.weight.mul_(pending)
             pending = 1.0
         layers.append((name, module))
