@@ -94,3 +94,49 @@ def test_training_is_seeded(digits):
         return model[1].weight.detach().clone()
 
     assert torch.equal(run(), run())
+
+
+class CustomBlock(nn.Module):
+    def forward(self, x):
+        return x.flatten(1)
+
+
+class Wrapper(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+@pytest.mark.parametrize("ann, message", [
+    (nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), CustomBlock(), nn.Linear(32, 2)),
+     r"cannot convert layer '2' \(CustomBlock\)"),
+    (nn.Sequential(nn.Sequential(nn.Linear(36, 4), nn.ReLU()), nn.Sequential(nn.GELU())),
+     r"layer '1\.0' \(GELU\)"),
+    (Wrapper(), "takes an nn.Sequential .* got Wrapper"),
+    (nn.Sequential(nn.ReLU(), nn.Linear(36, 2)), "activation '0' must follow"),
+    (nn.Sequential(nn.Linear(36, 4), nn.ReLU(), nn.ReLU(), nn.Linear(4, 2)), "two activations"),
+    (nn.Sequential(nn.Linear(36, 4), nn.ReLU()), "must end with a Conv2d or Linear readout"),
+])
+def test_convert_names_the_first_unsupported_module_before_running(ann, message):
+    calib = torch.rand(4, 36)
+    with pytest.raises(WorkbenchError, match=message):
+        convert(ann, calib)
+
+
+def test_convert_accepts_any_nested_sequential_and_checks_calibration_shape():
+    torch.manual_seed(0)
+    ann = nn.Sequential(nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU()),
+                        nn.Identity(), nn.AvgPool2d(2),
+                        nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.ReLU(), nn.Linear(8, 3)))
+    ann.eval()
+    x = torch.rand(16, 2, 8, 8)
+    snn = convert(ann, x)
+    assert list(snn.cells()) == ["spike1", "spike2"]
+    curve = simulate(snn, x, 128).readout[-1] / 128
+    assert torch.allclose(curve, ann(x), atol=0.1)  # rate coding approaches the ANN's logits
+    assert not ann.training, "conversion leaves the user's model in its mode"
+    with pytest.raises(WorkbenchError, match=r"inputs of shape \(4, 3, 8, 8\) do not fit"):
+        convert(ann, torch.rand(4, 3, 8, 8))

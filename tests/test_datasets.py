@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 
 from workbench.cache import read_entry, sidecar_path, write_entry
 from workbench.datasets import load, load_real
@@ -187,3 +188,74 @@ def test_dvsgesture_reader_on_npy(tmp_path):
     np.save(folder / "4.npy", np.zeros((3, 3)))
     with pytest.raises(WorkbenchError, match=r"expected an \[N, 4\] array"):
         load_real("dvsgesture", tmp_path)[1]
+
+
+def test_atis_reader_handles_timestamp_overflow_markers(tmp_path):
+    """tonic's N-MNIST reader (which we use) adds 2¹³ µs after every y = 240 marker event."""
+    folder = tmp_path / "Train" / "3"
+    folder.mkdir(parents=True)
+    (folder / "a.bin").write_bytes(atis_bytes([(1, 2, 100, 1), (0, 240, 0, 0), (5, 6, 50, 0)]))
+    events, _ = load_real("nmnist", tmp_path)[0]
+    assert events["t"].tolist() == [100, 8192 + 50] and events["y"].tolist() == [2, 6]
+    (folder / "b.bin").write_bytes(atis_bytes([(40, 2, 100, 1)]))  # x beyond the 34-px sensor
+    with pytest.raises(WorkbenchError, match=r"b\.bin: event x must lie in 0\.\.33"):
+        load_real("nmnist", tmp_path)[1]
+
+
+def test_aedat2_reader_cross_checked_against_tonic_io(tmp_path):
+    """tonic reads the same header and records; its ``read_dvs_128`` decodes the address
+    differently (x from bits 8–14, unmirrored), so the decoding stays ours."""
+    import tonic.io
+
+    folder = tmp_path / "cat"
+    folder.mkdir()
+    records = [((5 << 8) | (9 << 1) | 1, 2000), ((127 << 8) | (0 << 1) | 0, 2600),
+               ((0 << 8) | (127 << 1) | 1, 9000)]
+    body = b"".join(struct.pack(">II", a, t) for a, t in records)
+    path = folder / "cifar10_cat_0.aedat"
+    path.write_bytes(b"#!AER-DAT2.0\r\n# This is a raw AE data file\r\n" + body)
+    version, start, _ = tonic.io.read_aedat_header_from_file(str(path))
+    raw = tonic.io.get_aer_events_from_file(str(path), version, start)
+    events, _ = load_real("cifar10dvs", tmp_path)[0]
+    address = raw["address"].astype(np.int64)
+    assert version == 2.0 and len(raw) == len(events) == 3
+    assert events["t"].tolist() == (raw["timeStamp"] - raw["timeStamp"].min()).tolist()
+    assert events["x"].tolist() == (127 - ((address >> 1) & 0x7F)).tolist() == [118, 127, 0]
+    assert events["y"].tolist() == ((address >> 8) & 0x7F).tolist() == [5, 127, 0]
+
+
+def test_frames_use_one_time_window_per_step_whatever_the_recording_length():
+    from workbench.datasets.frames import FrameConfig, event_frames
+
+    config = FrameConfig(time_window_us=1000, timesteps=4)
+    short = make_events([0, 1, 2], [0, 0, 0], [10, 1500, 2999], [1, 1, 0])
+    long = make_events([0, 1, 2, 3], [0, 0, 0, 0], [10, 1500, 2999, 60_000], [1, 1, 0, 1])
+    a, b = event_frames(short, (4, 2, 2), config), event_frames(long, (4, 2, 2), config)
+    assert a.shape == (4, 2, 2, 4) and a.dtype == np.float32
+    assert a.sum(axis=(1, 2, 3)).tolist() == [1, 1, 1, 0]  # [0, 1 ms), [1, 2 ms), [2, 3 ms)
+    assert np.array_equal(a, b), "an event after T·window changes nothing before it"
+    assert a[2, 0, 0, 2] == 1 and a[0, 1, 0, 0] == 1
+    # what n_time_bins would do instead: each recording's own span split in 4
+    assert to_frames(long, (4, 2, 2), 4).sum(axis=(1, 2, 3)).tolist() == [3, 0, 0, 1]
+    small = event_frames(make_events([127, 64], [0, 127], [5, 5], [1, 0]), (128, 128, 2),
+                         FrameConfig(1000, 2, spatial_factor=0.25))
+    assert small.shape == (2, 2, 32, 32) and small[0, 1, 0, 31] == 1 and small[0, 0, 31, 16] == 1
+
+
+def test_real_recordings_stream_through_a_dataloader(tmp_path):
+    from workbench.datasets.frames import FrameConfig, FrameDataset, frame_loader
+
+    for i, digit in enumerate("01234"):
+        folder = tmp_path / "Test" / digit
+        folder.mkdir(parents=True)
+        (folder / "s.bin").write_bytes(atis_bytes([(i, 3, 200 * i, 1), (33, 33, 5000, 0)]))
+    data = FrameDataset(load_real("nmnist", tmp_path, train=False), (34, 34, 2),
+                        FrameConfig(time_window_us=1000, timesteps=3))
+    assert data.input_shape == (2, 34, 34)
+    batches = list(frame_loader(data, batch_size=2))
+    assert [tuple(x.shape) for x, _ in batches] == [(3, 2, 2, 34, 34)] * 2 + [(3, 1, 2, 34, 34)]
+    assert torch.cat([y for _, y in batches]).tolist() == [0, 1, 2, 3, 4]
+    x, _ = batches[0]
+    assert x[0, 1, 1, 3, 1] == 1 and x.sum() == 2, "events at 5 ms lie beyond 3 × 1 ms"
+    with pytest.raises(WorkbenchError, match="no fixed sensor size"):
+        FrameDataset(load_real("nmnist", tmp_path, train=False), None, FrameConfig())

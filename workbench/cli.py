@@ -37,9 +37,12 @@ def _serve(args: argparse.Namespace) -> None:
 def _report(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from workbench.reports import report
+    from workbench.reports import on_source, report
 
-    table = report(args.name)
+    if args.model is None and args.data is not None:
+        raise WorkbenchError("--data goes with --model (the default reports use their own data)")
+    table = report(args.name) if args.model is None else on_source(args.name, args.model,
+                                                                   args.data)
     if args.json:
         # pandas writes missing values as null (json.dumps would write NaN, which is not JSON)
         print(json.dumps(json.loads(table.to_json(orient="records")), indent=2))
@@ -68,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("report", help="print a result table")
     p.add_argument("name", help="report name, e.g. basics")
     p.add_argument("--json", action="store_true", help="rows as JSON")
+    p.add_argument("--model", metavar="SOURCE", help="zoo:NAME, a .nir file or pkg.module:function "
+                   "(basics, energy, early-exit; msat for an ANN)")
+    p.add_argument("--data", metavar="DATA", help="digits, digits_saccade_events or NAME:FOLDER "
+                   "(nmnist, dvsgesture, cifar10dvs, ncaltech101)")
     p.set_defaults(func=_report)
     args = parser.parse_args(argv)
     from workbench.device import set_threads

@@ -121,21 +121,75 @@ def layer_scales(ann: nn.Sequential, x_calib: Tensor, balance: str = "max",
     return scales
 
 
+SUPPORTED = "Conv2d, Linear, AvgPool2d, Flatten, BatchNorm, Dropout, Identity, ReLU or QCFS"
+NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+def _leaves(module: nn.Sequential, prefix: str = "") -> list[tuple[str, nn.Module]]:
+    """The layers of a (nested) ``nn.Sequential`` in order, named by their path."""
+    out = []
+    for name, child in module.named_children():
+        path = f"{prefix}{name}"
+        out += _leaves(child, f"{path}.") if isinstance(child, nn.Sequential) else [(path, child)]
+    return out
+
+
+def check_ann(ann: nn.Module) -> nn.Sequential:
+    """``ann`` as a flat ``nn.Sequential`` if conversion supports it; otherwise a
+    :class:`WorkbenchError` naming the first unsupported module, before anything runs.
+
+    A custom module's ``forward`` may do anything between its sub-modules (reshapes, skips), so
+    only ``nn.Sequential`` chains (nested ones are flattened) are accepted."""
+    if not isinstance(ann, nn.Sequential):
+        raise WorkbenchError(f"conversion takes an nn.Sequential of {SUPPORTED}; got "
+                             f"{type(ann).__name__} (a custom module's forward cannot be read "
+                             "layer by layer: rebuild it as an nn.Sequential)")
+    layers = [(n, m) for n, m in _leaves(ann) if not isinstance(m, nn.Identity)]
+    seen_synaptic = activation_pending = False
+    for name, module in layers:
+        if not isinstance(module, SYNAPTIC + PASS_THROUGH + ACTIVATIONS + NORMS + (nn.Dropout,)):
+            raise WorkbenchError(f"cannot convert layer {name!r} ({type(module).__name__}); "
+                                 f"use {SUPPORTED}")
+        if isinstance(module, ACTIVATIONS):
+            if not activation_pending:
+                raise WorkbenchError(f"activation {name!r} must follow a Conv2d or Linear layer "
+                                     "(two activations in a row, or one before any weights)")
+            activation_pending = False
+        elif isinstance(module, SYNAPTIC):
+            seen_synaptic = activation_pending = True
+    if not seen_synaptic or not any(isinstance(m, ACTIVATIONS) for _, m in layers):
+        raise WorkbenchError("the ANN needs at least one Conv2d/Linear layer with a ReLU/QCFS "
+                             "after it")
+    if not activation_pending:
+        raise WorkbenchError("the ANN must end with a Conv2d or Linear readout after its last "
+                             "activation (its logits)")
+    return nn.Sequential(OrderedDict((n.replace(".", "_"), m) for n, m in layers))
+
+
 def convert(ann: nn.Sequential, x_calib: Tensor, balance: str = "max", percentile: float = 99.9,
             initial: str = "zero", leak: float = 1.0) -> SpikingNetwork:
-    """Convert a ReLU/QCFS ``ann`` (Conv2d, BatchNorm, AvgPool2d, Flatten, Linear, Dropout) into a
-    :class:`SpikingNetwork` of soft-reset IF cells with θ = 1 and normalised weights.
+    """Convert a ReLU/QCFS ``ann`` (any ``nn.Sequential`` of Conv2d, BatchNorm, AvgPool2d, Flatten,
+    Linear, Dropout; see :func:`check_ann`) into a :class:`SpikingNetwork` of soft-reset IF cells
+    with θ = 1 and normalised weights.
 
     Args:
         x_calib: calibration inputs [B, *input_shape] (training data, never test).
         balance: ``"max"`` or ``"percentile"`` threshold balancing.
         initial: the cells' initial membrane, ``"zero"`` or ``"half"`` (θ/2, for QCFS).
     """
-    for name, module in ann.named_children():
-        if not isinstance(module, SYNAPTIC + PASS_THROUGH + ACTIVATIONS +
-                          (nn.Dropout, nn.BatchNorm1d, nn.BatchNorm2d)):
-            raise WorkbenchError(f"cannot convert layer {name!r} ({type(module).__name__}); "
-                                 "use Conv2d, Linear, AvgPool2d, Flatten, BatchNorm, ReLU or QCFS")
+    ann = check_ann(ann)
+    if not isinstance(x_calib, Tensor) or x_calib.dim() < 2 or len(x_calib) == 0:
+        raise WorkbenchError("calibration inputs must be a tensor [B, *input_shape] with B >= 1")
+    modes = {m: m.training for m in ann.modules()}
+    try:
+        with torch.no_grad():
+            ann.eval()(x_calib[:1])
+    except RuntimeError as exc:
+        raise WorkbenchError(f"calibration inputs of shape {tuple(x_calib.shape)} do not fit the "
+                             f"ANN: {exc}") from None
+    finally:
+        for module, training in modes.items():
+            module.training = training
     folded = fold_batchnorm(ann)
     scales = iter(layer_scales(folded, x_calib, balance, percentile))
     layers, prev_scale, last_synaptic, n_cells = [], 1.0, None, 0

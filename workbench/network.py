@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +52,14 @@ class TimeSharedDropout(nn.Module):
         if self._mask is None or self._mask.shape != x.shape:
             self._mask = (torch.rand_like(x) >= self.p).to(x.dtype) / (1.0 - self.p)
         return x * self._mask
+
+
+class NetworkState(NamedTuple):
+    """State of a :class:`SpikingNetwork` between calls of ``forward``: one state per cell
+    (None before the first step) and the accumulated readout ``O_t`` [B, K]."""
+
+    cells: tuple
+    readout: Tensor | None
 
 
 @dataclass
@@ -109,6 +118,41 @@ class SpikingNetwork(nn.Module):
         for cell in self.cells().values():
             if hasattr(cell, "constrain_"):
                 cell.constrain_()
+
+    def forward(self, x: Tensor, state: NetworkState | None = None
+                ) -> tuple[Tensor, NetworkState]:
+        """One timestep or a sequence, as Norse modules do.
+
+        ``x`` [B, *input_shape] is one step: returns the accumulated readout ``O_t`` [B, K] and
+        the state. ``x`` [T, B, *input_shape] is a sequence: returns ``O_1..O_T`` [T, B, K].
+        The same dynamics as :func:`simulate` (which adds op counting, recording and stopping).
+        """
+        if not isinstance(x, Tensor):
+            raise WorkbenchError(f"input must be a torch.Tensor, got {type(x).__name__}")
+        if tuple(x.shape[1:]) == self.input_shape:
+            return self._step(x, state)
+        if tuple(x.shape[2:]) == self.input_shape:
+            readouts = []
+            for x_t in x:
+                readout, state = self._step(x_t, state)
+                readouts.append(readout)
+            return torch.stack(readouts), state
+        dims = ", ".join(map(str, self.input_shape))
+        raise WorkbenchError(f"input of shape {tuple(x.shape)} does not fit this network: "
+                             f"expected one step [B, {dims}] or a sequence [T, B, {dims}]")
+
+    def _step(self, x: Tensor, state: NetworkState | None) -> tuple[Tensor, NetworkState]:
+        cells = state.cells if state is not None else (None,) * (len(self._stages) - 1)
+        h, new_cells = x, []
+        for stage, cell_state in zip(self._stages, (*cells, None), strict=True):
+            h = stage.ops(h)
+            if stage.cell is None:
+                break
+            h, cell_state = stage.cell(h, cell_state)
+            new_cells.append(cell_state)
+        previous = state.readout if state is not None else None
+        readout = h if previous is None else self.readout_leak * previous + h
+        return readout, NetworkState(tuple(new_cells), readout)
 
     def stage_profile(self, index: int, in_shape: tuple[int, ...]) -> tuple[Tensor, int]:
         """(fan-out of every input element [*in_shape], dense MACs) of stage ``index``."""

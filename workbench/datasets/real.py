@@ -3,6 +3,9 @@
 The files are read in their published on-disk formats and returned as tonic-structured event
 arrays (x, y, t in µs, p), so tonic's transforms apply unchanged. tonic's own dataset classes
 insist on downloading or on complete archives; these readers accept any folder laid out as below.
+The ATIS reader is tonic's (``tonic.io.read_mnist_file``); AEDAT 2.0 stays ours because tonic's
+``read_dvs_128`` neither unpacks its own header reader's result nor decodes jAER's DVS128
+addresses as CIFAR10-DVS stores them (x in bits 1–7, mirrored), see ``tests/test_datasets.py``.
 
 | name        | layout under the folder                          | file format                     |
 |-------------|--------------------------------------------------|---------------------------------|
@@ -18,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import tonic.io
 
-from workbench.datasets.events import make_events, validate_events
+from workbench.datasets.events import EVENT_DTYPE, make_events, validate_events
 from workbench.errors import WorkbenchError
 
 LAYOUTS = {
@@ -55,14 +59,14 @@ class RealEventDataset:
 
 def read_atis_bin(path: Path) -> np.ndarray:
     """N-MNIST / N-Caltech101 binary: 5 bytes per event — x, y, then polarity (1 bit) and a
-    23-bit timestamp in µs, big-endian."""
-    raw = np.fromfile(path, dtype=np.uint8)
-    if raw.size % 5:
-        raise WorkbenchError(f"{path}: {raw.size} bytes is not a whole number of 5-byte events "
+    23-bit timestamp in µs, big-endian; an event with y = 240 marks a timestamp overflow
+    (+2¹³ µs from there on). Read by ``tonic.io.read_mnist_file``, which handles the overflow
+    markers; the length check comes first because tonic reads a truncated file silently."""
+    size = path.stat().st_size
+    if size % 5:
+        raise WorkbenchError(f"{path}: {size} bytes is not a whole number of 5-byte events "
                              "(truncated or not an ATIS .bin file)")
-    raw = raw.reshape(-1, 5).astype(np.int64)
-    t = ((raw[:, 2] & 0x7F) << 16) | (raw[:, 3] << 8) | raw[:, 4]
-    return make_events(raw[:, 0], raw[:, 1], t, raw[:, 2] >> 7)
+    return tonic.io.read_mnist_file(str(path), dtype=EVENT_DTYPE)
 
 
 def read_aedat2(path: Path) -> np.ndarray:

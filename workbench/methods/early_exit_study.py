@@ -143,26 +143,25 @@ class EarlyExitSetting:
 
 @dataclass(frozen=True)
 class EarlyExitResult:
-    """Every calibrated policy's stop times on the base's test trajectory."""
+    """The base's runs and every policy calibrated on its calibration data."""
 
     setting: EarlyExitSetting
     run: BaseRun
     policies: dict[str, StopPolicy]
-    stops: dict[str, Tensor]
 
 
 def run(setting: EarlyExitSetting) -> EarlyExitResult:
     base = base_run(setting.base)
-    policies = calibrated_policies(base, setting.aoi_epsilon, setting.dc_tolerance)
-    return EarlyExitResult(setting, base, policies,
-                           {name: p.stop_times(base.test) for name, p in policies.items()})
+    return EarlyExitResult(setting, base, calibrated_policies(base, setting.aoi_epsilon,
+                                                              setting.dc_tolerance))
 
 
-def rows(result: EarlyExitResult) -> pd.DataFrame:
-    """One row per policy: accuracy, mean and p90 stop step, spikes and energy per device."""
-    base, table = result.run, []
-    for name, policy in result.policies.items():
-        stops = result.stops[name]
+def policy_rows(base: BaseRun, policies: dict[str, StopPolicy]) -> pd.DataFrame:
+    """One row per policy on the base's test run: accuracy, mean and p90 stop step, spikes and
+    energy per device (any base: the zoo's or a user's model source)."""
+    table = []
+    for name, policy in policies.items():
+        stops = policy.stop_times(base.test)
         o = outcome(base.test, base.test_labels, stops)
         settings = ""
         if isinstance(policy, DynamicConfidence):
@@ -185,5 +184,6 @@ def prepare(progress: bool = True) -> list[str]:
 
 
 STUDY = Study(name="early-exit", title="Stopping early: Dynamic Confidence and AOI's cutoff",
-              setting=EarlyExitSetting, run=run, rows=rows, prepare=prepare,
+              setting=EarlyExitSetting, run=run,
+              rows=lambda result: policy_rows(result.run, result.policies), prepare=prepare,
               report_settings=lambda: [EarlyExitSetting(base) for base in BASES])
