@@ -1,24 +1,21 @@
 """The Study contract: knobs with ranges, validation, the registry."""
 
-from dataclasses import FrozenInstanceError, dataclass
+from dataclasses import FrozenInstanceError
 
 import pandas as pd
 import pytest
 
 from workbench.errors import WorkbenchError
 from workbench.methods.registry import STUDIES
-from workbench.study import Study, check_setting, knob, knobs, make_setting
+from workbench.study import Study, knob, knobs, make_setting, setting
 
 
-@dataclass(frozen=True)
+@setting
 class Toy:
     rate: float = knob(0.5, "a rate", unit="Hz", low=0.0, high=1.0)
     steps: int = knob(4, "timesteps", low=1, high=64, integer=True)
     mode: str = knob("a", "a mode", choices=("a", "b"))
     note: str = ""  # not a knob
-
-    def __post_init__(self) -> None:
-        check_setting(self)
 
 
 def test_knobs_carry_their_ranges_units_and_docs():

@@ -91,6 +91,13 @@ def check_setting(setting: Any) -> None:
         object.__setattr__(setting, name, k.check(getattr(setting, name), owner))
 
 
+def setting(cls: type) -> type:
+    """Class decorator: ``cls`` as a frozen dataclass whose knobs are validated on construction
+    (:func:`check_setting`)."""
+    cls.__post_init__ = check_setting
+    return dataclass(frozen=True)(cls)
+
+
 def make_setting(setting_type: type, values: dict[str, Any]) -> Any:
     """A Setting from a dict of knob values, rejecting unknown names with the accepted ones."""
     known = knobs(setting_type)

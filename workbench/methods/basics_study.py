@@ -18,7 +18,7 @@ from workbench.device import default_device
 from workbench.energy import EnergyReport, energy_report
 from workbench.network import simulate
 from workbench.neurons import INITIAL_POTENTIALS
-from workbench.study import Study, check_setting, knob
+from workbench.study import Study, knob, setting
 from workbench.train import evaluate
 from workbench.trajectory import Trajectory
 from workbench.zoo import basics_snn, load_model
@@ -29,16 +29,13 @@ ENERGY_COLUMNS = ["device", "model", "charged_on", "T", "joules_per_inference", 
                   "snn_to_ann"]
 
 
-@dataclass(frozen=True)
+@setting
 class BasicsSetting:
     """How the digits CNN is converted."""
 
     balance: str = knob("max", "threshold balancing: max or a percentile of the activations",
                         choices=BALANCING)
     initial: str = knob("zero", "initial membrane v₀: 0 or θ/2", choices=INITIAL_POTENTIALS)
-
-    def __post_init__(self) -> None:
-        check_setting(self)
 
 
 @dataclass(frozen=True)
@@ -80,15 +77,12 @@ BASICS = Study(name="basics", title="Why an SNN needs time: accuracy after every
                                         for i in INITIAL_POTENTIALS])
 
 
-@dataclass(frozen=True)
+@setting
 class EnergySetting:
     """Energy of the 'Spiking basics' SNN (max balancing, v₀ = 0) at T timesteps."""
 
     T: int = knob(32, "timesteps simulated", low=1, high=256, integer=True)
     memory: bool = knob(False, "add the memory-traffic estimate", choices=(False, True))
-
-    def __post_init__(self) -> None:
-        check_setting(self)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from workbench.methods.early_exit import (
     outcome,
 )
 from workbench.network import SpikingNetwork, simulate
-from workbench.study import Study, check_setting, knob
+from workbench.study import Study, knob, setting
 from workbench.trajectory import Trajectory
 from workbench.zoo import load_model
 
@@ -127,7 +127,7 @@ def energy_per_device(run: BaseRun, stop_steps: Tensor) -> dict[str, float]:
     return energy_report(run.test.stopped_at(stop_steps), run.net).joules_per_device()
 
 
-@dataclass(frozen=True)
+@setting
 class EarlyExitSetting:
     """The early-exit study's knobs: the base SNN and the two calibration targets."""
 
@@ -136,9 +136,6 @@ class EarlyExitSetting:
                               "unstable (ε)", low=0.0, high=0.5)
     dc_tolerance: float = knob(0.0, "Dynamic Confidence: calibration accuracy it may give up",
                                low=0.0, high=0.1)
-
-    def __post_init__(self) -> None:
-        check_setting(self)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from workbench.methods.hybrid_data import (
     pose_sequences,
 )
 from workbench.network import simulate
-from workbench.study import Study, check_setting, knob
+from workbench.study import Study, knob, setting
 from workbench.trajectory import Trajectory
 
 COMMAND = "workbench prepare"
@@ -331,16 +331,13 @@ def summary_row(result: PoseRun) -> dict:
 
 # ---------------------------------------------------------------- the study contract
 
-@dataclass(frozen=True)
+@setting
 class HybridSetting:
     """The hybrid study's knobs: the SNN's rate and how often the ANN initializes its state."""
 
     snn_rate_hz: int = knob(BASE_RATE, "SNN timestep rate", unit="Hz", choices=tuple(PREPARED))
     init_rate_hz: float = knob(10.0, "ANN initialization rate (must divide the SNN rate)",
                                unit="Hz", choices=(2.0, 5.0, 10.0, 20.0))
-
-    def __post_init__(self) -> None:
-        check_setting(self)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from workbench.energy import energy_report
 from workbench.errors import WorkbenchError
 from workbench.methods.iir import SETTINGS, IIRConfig, cached_chain
 from workbench.network import SpikingNetwork, simulate
-from workbench.study import Study, check_setting, knob
+from workbench.study import Study, knob, setting
 from workbench.trajectory import SILENT_RATE, silent_layers
 from workbench.zoo import load_model, task_data
 
@@ -48,15 +48,12 @@ def energy_by_device(trajectory, net: SpikingNetwork, model: str = "snn") -> dic
     return energy_report(trajectory, net).joules_per_device(model)
 
 
-@dataclass(frozen=True)
+@setting
 class IIRSetting:
     """The IIR study's knob: which data the chain and its baselines were trained on."""
 
     dataset: str = knob("digits", "training data: 8×8 digits, or the same with pixel noise",
                         choices=tuple(DATASETS))
-
-    def __post_init__(self) -> None:
-        check_setting(self)
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from workbench.methods.msat import (
 )
 from workbench.network import SpikingNetwork, simulate
 from workbench.neurons import INITIAL_POTENTIALS
-from workbench.study import Study, check_setting, knob
+from workbench.study import Study, knob, setting
 from workbench.trajectory import Trajectory
 from workbench.zoo import load_model
 
@@ -123,7 +123,7 @@ def run_mode(net: SpikingNetwork, T: int = max(T_VALUES)) -> tuple[Trajectory, S
     return simulate(net, x, T, observe=observer), observer
 
 
-@dataclass(frozen=True)
+@setting
 class MSATSetting:
     """One threshold setting of the converted digits SNN: the knobs of the MSAT study."""
 
@@ -145,9 +145,6 @@ class MSATSetting:
     gate_seeds: int = knob(1, "gate seeds averaged (gated settings)", low=1, high=20,
                            integer=True)
     name: str = ""  # the row label in reports; not a knob
-
-    def __post_init__(self) -> None:
-        check_setting(self)
 
     @classmethod
     def of(cls, candidate: Candidate, **kw) -> MSATSetting:
