@@ -6,9 +6,11 @@ The UI package is imported only by ``serve``: the core stays headless.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+from pathlib import Path
 
 from workbench.errors import WorkbenchError
 
@@ -16,6 +18,16 @@ from workbench.errors import WorkbenchError
 def _prepare(args: argparse.Namespace) -> None:
     if args.quiet:  # every progress bar, including the dataset builds and constant searches
         os.environ["TQDM_DISABLE"] = "1"
+    from workbench import cache
+
+    with cache.rebuilding() if args.retrain else contextlib.nullcontext():
+        _prepare_all(args)
+    if args.export:
+        written = cache.export(args.export)
+        print(f"exported {len(written)} artifacts with their sidecars to {args.export}")
+
+
+def _prepare_all(args: argparse.Namespace) -> None:
     from workbench.methods.msat_study import DATASETS, setting
     from workbench.zoo import prepare
 
@@ -44,7 +56,11 @@ def _prepare(args: argparse.Namespace) -> None:
 def _serve(args: argparse.Namespace) -> None:
     from widgets.app import serve
 
-    serve(port=args.port, address=args.address, show=args.show)
+    if args.address not in ("127.0.0.1", "localhost") and not args.allow_websocket_origin:
+        print(f"note: other machines reach {args.address} only if their address is allowed: add "
+              "--allow-websocket-origin HOST[:PORT] (the name or IP they type)", file=sys.stderr)
+    serve(port=args.port, address=args.address, show=args.show,
+          allowed_origins=tuple(args.allow_websocket_origin))
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -70,18 +86,31 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from workbench import __version__
+    from workbench.reports import REPORTS
+
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("prepare", help="build the default datasets and train the default models")
+    p = sub.add_parser("prepare", help="make sure the default datasets and models exist (shipped "
+                       "prebuilt, verified by hash; the rest built once into the user cache)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--retrain", action="store_true",
+                   help="rebuild every model into the user cache instead of using shipped ones")
+    p.add_argument("--export", metavar="DIR", type=Path,
+                   help="copy every artifact used, with its provenance sidecar, under DIR "
+                   "(make artifacts: --retrain --export workbench/artifacts)")
     p.set_defaults(func=_prepare)
-    p = sub.add_parser("serve", help="serve the dashboard")
+    p = sub.add_parser("serve", help="serve the dashboard (loopback unless told otherwise)")
     p.add_argument("--port", type=int, default=5006)
-    p.add_argument("--address", default="127.0.0.1")
+    p.add_argument("--address", default="127.0.0.1",
+                   help="interface to listen on (0.0.0.0: every interface, for a classroom)")
+    p.add_argument("--allow-websocket-origin", action="append", default=[], metavar="HOST[:PORT]",
+                   help="a host whose browsers may connect (repeatable; without a port, --port)")
     p.add_argument("--show", action="store_true", help="open a browser tab")
     p.set_defaults(func=_serve)
-    p = sub.add_parser("report", help="print a result table")
-    p.add_argument("name", help="report name, e.g. basics")
+    p = sub.add_parser("report", help=f"print a result table: {', '.join(REPORTS)}")
+    p.add_argument("name", help=f"report name: {', '.join(REPORTS)}")
     p.add_argument("--json", action="store_true", help="rows as JSON")
     p.set_defaults(func=_report)
     args = parser.parse_args(argv)
