@@ -104,9 +104,9 @@ def load_ann(config: HybridConfig = HybridConfig(), progress: bool = True
     metadata."""
     ann_config = {k: v for k, v in asdict(config).items() if not k.startswith("snn_") and k != "rho"}
     key = {"config": ann_config, "torch": torch.__version__.split("+")[0]}
-    train = sequences("train", 100, config.data)
     return _load_or_train("ann", key, PoseANN, lambda m: train_ann(
-        m, train, config.ann_epochs, config.ann_lr, config.ann_stride, config.seed, progress))
+        m, sequences("train", 100, config.data), config.ann_epochs, config.ann_lr,
+        config.ann_stride, config.seed, progress))
 
 
 def load_variant(variant: str, snn_rate_hz: int = 100, config: HybridConfig = HybridConfig(),
@@ -117,7 +117,6 @@ def load_variant(variant: str, snn_rate_hz: int = 100, config: HybridConfig = Hy
     rho = config.rho if consistent else 0.0
     ann, _ = load_ann(config, progress)
     timing = Timing(snn_rate_hz)
-    train = sequences("train", snn_rate_hz, config.data)
     key = {"config": asdict(config), "variant": variant, "snn_rate_hz": snn_rate_hz,
            "torch": torch.__version__.split("+")[0]}
 
@@ -126,8 +125,8 @@ def load_variant(variant: str, snn_rate_hz: int = 100, config: HybridConfig = Hy
         if snn_rate_hz != BASE_RATE:
             model.load_state_dict(load_variant(variant, BASE_RATE, config, progress)[0].state_dict())
             epochs = config.snn_finetune_epochs
-        return train_hybrid(model, train, epochs, rho, config.snn_lr, seed=config.seed,
-                            progress=progress)
+        return train_hybrid(model, sequences("train", snn_rate_hz, config.data), epochs, rho,
+                            config.snn_lr, seed=config.seed, progress=progress)
 
     return _load_or_train(f"{variant}-{snn_rate_hz}hz", key,
                           lambda: HybridPose(ann.cpu(), timing, init), train_variant)
