@@ -5,6 +5,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 PORT   ?= 5006
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+AS_ROOT = $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 .PHONY: run test setup prepare lab artifacts lint bench clean
 
@@ -33,7 +34,7 @@ run: prepare
 
 # JupyterLab on the repository, loopback only, nothing fetched from the network.
 lab: setup
-	$(BIN)/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. \
+	$(BIN)/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. $(AS_ROOT) \
 	  --LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
 
 # The prebuilt default models shipped in the package (commit what it writes).
