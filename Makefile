@@ -29,7 +29,9 @@ setup: $(STAMP)
 prepare: setup
 	$(BIN)/workbench prepare
 
-run: prepare
+# Serves at once (the first page's model ships with the package); the other pages' data and
+# models are loaded or built in the background meanwhile (`workbench serve --no-prepare` skips).
+run: setup
 	$(BIN)/workbench serve --port $(PORT)
 
 # JupyterLab on the repository, loopback only, nothing fetched from the network.

@@ -10,6 +10,8 @@ import contextlib
 import json
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
@@ -21,17 +23,17 @@ def _prepare(args: argparse.Namespace) -> None:
     from workbench import cache
 
     with cache.rebuilding() if args.retrain else contextlib.nullcontext():
-        _prepare_all(args)
+        _prepare_all(progress=not args.quiet)
     if args.export:
         written = cache.export(args.export)
         print(f"exported {len(written)} artifacts with their sidecars to {args.export}")
 
 
-def _prepare_all(args: argparse.Namespace) -> None:
+def _prepare_all(progress: bool) -> None:
     from workbench.methods.msat_study import DATASETS, setting
     from workbench.zoo import prepare
 
-    for meta in prepare(progress=not args.quiet):
+    for meta in prepare(progress=progress):
         m = meta["metrics"]
         print(f"{meta['model']:<18} test accuracy {m['test_accuracy']:.3f}  "
               f"(val {m['val_accuracy']:.3f}, trained in {m['train_seconds']} s)")
@@ -43,18 +45,35 @@ def _prepare_all(args: argparse.Namespace) -> None:
     from workbench.methods.iir_study import study
 
     for dataset in IIR_DATASETS:  # the T = 5 → 1 chain and its baselines, one checkpoint each
-        _, _, chain = study(dataset, progress=not args.quiet)
+        _, _, chain = study(dataset, progress=progress)
         print(f"IIR chain ({dataset}): T=1 test accuracy {chain['T1'][1]['test_accuracy']:.3f}")
     from workbench.methods.hybrid_study import prepare as prepare_hybrid
 
-    for meta in prepare_hybrid(progress=not args.quiet):  # the pose ANN and SNN variants
+    for meta in prepare_hybrid(progress=progress):  # the pose ANN and SNN variants
         m = meta["metrics"]
         print(f"pose {meta['model']:<22} final loss {m['final_loss']:.3f}"
               + (f"  (trained in {m['train_seconds']} s)" if "train_seconds" in m else ""))
 
 
+def _prepare_in_background() -> None:
+    """What ``prepare`` does, in a thread beside the server: the first page is served at once
+    (its model ships with the package) while the rest is loaded or built for the other pages."""
+    start = time.perf_counter()
+    try:
+        _prepare_all(progress=False)
+    except Exception as exc:  # the pages build what they need themselves; say why it failed
+        print(f"workbench: background prepare failed ({exc}); pages build on first use",
+              file=sys.stderr, flush=True)
+        return
+    print(f"every page's data and models are ready ({time.perf_counter() - start:.0f} s)",
+          flush=True)
+
+
 def _serve(args: argparse.Namespace) -> None:
     from widgets.app import serve
+
+    if not args.no_prepare:
+        threading.Thread(target=_prepare_in_background, name="prepare", daemon=True).start()
 
     if args.address not in ("127.0.0.1", "localhost") and not args.allow_websocket_origin:
         print(f"note: other machines reach {args.address} only if their address is allowed: add "
@@ -108,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--allow-websocket-origin", action="append", default=[], metavar="HOST[:PORT]",
                    help="a host whose browsers may connect (repeatable; without a port, --port)")
     p.add_argument("--show", action="store_true", help="open a browser tab")
+    p.add_argument("--no-prepare", action="store_true",
+                   help="do not prepare every page's models in the background while serving")
     p.set_defaults(func=_serve)
     p = sub.add_parser("report", help=f"print a result table: {', '.join(REPORTS)}")
     p.add_argument("name", help=f"report name: {', '.join(REPORTS)}")
