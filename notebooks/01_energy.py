@@ -15,7 +15,7 @@
 # # Where SNN energy comes from
 #
 # Every joule the workbench shows is **operation counts × energy per operation** of a device
-# profile (`data/energy_profiles.toml`, each constant with its published source). This notebook
+# profile (`workbench/data/energy_profiles.toml`, each constant with its published source). This notebook
 # takes the counts apart: spikes × fan-out against dense MACs, why one SNN is cheap on Loihi and
 # expensive on a GPU, and why timesteps multiply the cost.
 
@@ -126,3 +126,21 @@ hv.Curve(table, "T", "loihi_joules").opts(logy=True, title="Energy on Loihi grow
 with_memory = energy_report(run, snn, include_memory=True).summary()
 share = with_memory["memory_joules"] / with_memory["joules_per_inference"]
 print(with_memory.assign(memory_share=share)[["device", "model", "memory_share"]].round(2))
+
+# %% [markdown]
+# ## 5. Try it: timesteps against energy
+# Move the slider: the bars are the same SNN's energy per inference on every target at T steps
+# (one simulation per value; the CPU/GPU bars grow exactly with T, the event targets with the
+# spikes that happen).
+
+# %%
+steps = pn.widgets.IntSlider(name="timesteps T", start=1, end=64, value=min(T, 16))
+
+
+def bars_at(t: int):
+    return plots.energy_bars(energy_report(simulate(snn, test.x, t), snn).summary(),
+                             title=f"Energy per inference at T={t}")
+
+
+pn.Column(steps, pn.pane.HoloViews(hv.DynamicMap(pn.bind(bars_at, steps.param.value_throttled)),
+                                   sizing_mode="stretch_width"))

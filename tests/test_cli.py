@@ -5,8 +5,15 @@ import subprocess
 import sys
 
 import pytest
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.ioloop import IOLoop
+from tornado.websocket import websocket_connect
 
+from widgets.app import websocket_origins
+from widgets.browser import served_app
+from workbench import __version__
 from workbench.cli import main
+from workbench.reports import REPORTS
 
 
 def test_report_basics_json(capsys):
@@ -21,6 +28,44 @@ def test_report_basics_json(capsys):
 def test_unknown_report_is_a_clear_error(capsys):
     assert main(["report", "nonsense"]) == 2
     assert "unknown report 'nonsense'; available: basics" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"workbench {__version__}"
+
+
+def test_help_lists_every_report(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert ", ".join(REPORTS) in " ".join(capsys.readouterr().out.split())
+
+
+def test_websocket_origins_are_loopback_plus_the_allowed_hosts():
+    assert websocket_origins(5006) == ["127.0.0.1:5006", "localhost:5006"]
+    assert websocket_origins(80, ("lab.example", "10.0.0.7:8080"))[2:] == ["lab.example:80",
+                                                                           "10.0.0.7:8080"]
+
+
+def handshake(port: int, origin: str) -> int | None:
+    """HTTP status of a refused websocket handshake from ``origin``; None when accepted."""
+    async def connect():
+        request = HTTPRequest(f"ws://127.0.0.1:{port}/ws", headers={"Origin": f"http://{origin}"})
+        try:
+            (await websocket_connect(request)).close()
+        except HTTPClientError as exc:
+            return exc.code
+        return None
+    return IOLoop.current().run_sync(connect, timeout=30)
+
+
+def test_served_app_accepts_allowed_origins_only():
+    with served_app("--no-prepare", "--allow-websocket-origin", "lab.example") as url:
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        assert handshake(port, f"lab.example:{port}") is None
+        assert handshake(port, f"127.0.0.1:{port}") is None
+        assert handshake(port, f"elsewhere.example:{port}") == 403
 
 
 def test_core_imports_no_ui():

@@ -140,3 +140,18 @@ def test_convert_accepts_any_nested_sequential_and_checks_calibration_shape():
     assert not ann.training, "conversion leaves the user's model in its mode"
     with pytest.raises(WorkbenchError, match=r"inputs of shape \(4, 3, 8, 8\) do not fit"):
         convert(ann, torch.rand(4, 3, 8, 8))
+
+
+@pytest.mark.parametrize("name, epochs", [("digits_qcfs_ann", 2), ("deep_noisy_digits_ann", 6),
+                                          ("event_ann", 4), ("event_snn_rcs", 2)])
+def test_zoo_training_path_with_a_small_budget(name, epochs):
+    """Each zoo task (static, noisy, event rates, events with TET + RCS) trains end to end on a
+    few epochs; the full-size models ship with the package (``workbench prepare --retrain``
+    rebuilds them)."""
+    from dataclasses import replace
+
+    from workbench.zoo import SPECS, _train
+
+    model, metrics = _train(replace(SPECS[name], epochs=epochs), progress=False)
+    assert {"val_accuracy", "test_accuracy", "train_seconds"} <= set(metrics)
+    assert metrics["test_accuracy"] > 0.3, "a few epochs lift every task well above chance (0.1)"

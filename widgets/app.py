@@ -53,9 +53,22 @@ def create_app() -> pn.template.BaseTemplate:
     return template
 
 
-def serve(port: int = 5006, address: str = "127.0.0.1", show: bool = False) -> None:
-    """Serve the app (blocking) on ``http://address:port``."""
-    origins = [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
-    print(f"serving the SNN Latency Workbench on http://{address}:{port}", flush=True)
+LOOPBACK = ("127.0.0.1", "localhost")
+
+
+def websocket_origins(port: int, allowed: tuple[str, ...] = ()) -> list[str]:
+    """Origins whose pages may open the app's websocket: loopback, plus every ``HOST[:PORT]`` in
+    ``allowed`` (a host without a port gets the serving port)."""
+    extra = [origin if ":" in origin else f"{origin}:{port}" for origin in allowed]
+    return [f"{host}:{port}" for host in LOOPBACK] + extra
+
+
+def serve(port: int = 5006, address: str = "127.0.0.1", show: bool = False,
+          allowed_origins: tuple[str, ...] = ()) -> None:
+    """Serve the app (blocking) on ``address:port``; browsers reach it from loopback and from
+    the hosts in ``allowed_origins`` (e.g. the classroom machine's name or IP)."""
+    origins = websocket_origins(port, allowed_origins)
+    urls = [f"http://{origin}" for origin in [origins[0], *origins[len(LOOPBACK):]]]
+    print("serving the SNN Latency Workbench on " + ", ".join(urls), flush=True)
     pn.serve(create_app, port=port, address=address, show=show, websocket_origin=origins,
              title="SNN Latency Workbench")

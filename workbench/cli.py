@@ -6,9 +6,13 @@ The UI package is imported only by ``serve``: the core stays headless.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import threading
+import time
+from pathlib import Path
 
 from workbench.errors import WorkbenchError
 
@@ -16,22 +20,53 @@ from workbench.errors import WorkbenchError
 def _prepare(args: argparse.Namespace) -> None:
     if args.quiet:  # every progress bar, including the dataset builds and constant searches
         os.environ["TQDM_DISABLE"] = "1"
+    from workbench import cache
+
+    with cache.rebuilding() if args.retrain else contextlib.nullcontext():
+        _prepare_all(progress=not args.quiet)
+    if args.export:
+        written = cache.export(args.export)
+        print(f"exported {len(written)} artifacts with their sidecars to {args.export}")
+
+
+def _prepare_all(progress: bool) -> None:
     from workbench.methods.registry import STUDIES
     from workbench.zoo import prepare
 
-    for meta in prepare(progress=not args.quiet):
+    for meta in prepare(progress=progress):
         m = meta["metrics"]
         print(f"{meta['model']:<18} test accuracy {m['test_accuracy']:.3f}  "
               f"(val {m['val_accuracy']:.3f}, trained in {m['train_seconds']} s)")
     for study in STUDIES.values():  # what each study builds beyond the zoo (searches, chains)
-        for line in study.prepare(not args.quiet):
+        for line in study.prepare(progress):
             print(line)
+
+
+def _prepare_in_background() -> None:
+    """What ``prepare`` does, in a thread beside the server: the first page is served at once
+    (its model ships with the package) while the rest is loaded or built for the other pages."""
+    start = time.perf_counter()
+    try:
+        _prepare_all(progress=False)
+    except Exception as exc:  # the pages build what they need themselves; say why it failed
+        print(f"workbench: background prepare failed ({exc}); pages build on first use",
+              file=sys.stderr, flush=True)
+        return
+    print(f"every page's data and models are ready ({time.perf_counter() - start:.0f} s)",
+          flush=True)
 
 
 def _serve(args: argparse.Namespace) -> None:
     from widgets.app import serve
 
-    serve(port=args.port, address=args.address, show=args.show)
+    if not args.no_prepare:
+        threading.Thread(target=_prepare_in_background, name="prepare", daemon=True).start()
+
+    if args.address not in ("127.0.0.1", "localhost") and not args.allow_websocket_origin:
+        print(f"note: other machines reach {args.address} only if their address is allowed: add "
+              "--allow-websocket-origin HOST[:PORT] (the name or IP they type)", file=sys.stderr)
+    serve(port=args.port, address=args.address, show=args.show,
+          allowed_origins=tuple(args.allow_websocket_origin))
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -58,18 +93,33 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from workbench import __version__
+    from workbench.methods.registry import STUDIES
+
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("prepare", help="build the default datasets and train the default models")
+    p = sub.add_parser("prepare", help="make sure the default datasets and models exist (shipped "
+                       "prebuilt, verified by hash; the rest built once into the user cache)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--retrain", action="store_true",
+                   help="rebuild every model into the user cache instead of using shipped ones")
+    p.add_argument("--export", metavar="DIR", type=Path,
+                   help="copy every artifact used, with its provenance sidecar, under DIR "
+                   "(make artifacts: --retrain --export workbench/artifacts)")
     p.set_defaults(func=_prepare)
-    p = sub.add_parser("serve", help="serve the dashboard")
+    p = sub.add_parser("serve", help="serve the dashboard (loopback unless told otherwise)")
     p.add_argument("--port", type=int, default=5006)
-    p.add_argument("--address", default="127.0.0.1")
+    p.add_argument("--address", default="127.0.0.1",
+                   help="interface to listen on (0.0.0.0: every interface, for a classroom)")
+    p.add_argument("--allow-websocket-origin", action="append", default=[], metavar="HOST[:PORT]",
+                   help="a host whose browsers may connect (repeatable; without a port, --port)")
     p.add_argument("--show", action="store_true", help="open a browser tab")
+    p.add_argument("--no-prepare", action="store_true",
+                   help="do not prepare every page's models in the background while serving")
     p.set_defaults(func=_serve)
-    p = sub.add_parser("report", help="print a result table")
-    p.add_argument("name", help="report name, e.g. basics")
+    p = sub.add_parser("report", help=f"print a result table: {', '.join(STUDIES)}")
+    p.add_argument("name", help=f"report name: {', '.join(STUDIES)}")
     p.add_argument("--json", action="store_true", help="rows as JSON")
     p.add_argument("--model", metavar="SOURCE", help="zoo:NAME, a .nir file or pkg.module:function "
                    "(basics, energy, early-exit; msat for an ANN)")

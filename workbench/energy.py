@@ -11,7 +11,8 @@ Counting rules (``../shared/energy.md``), per layer and per inference:
 - optional memory traffic (off by default, always labelled): one access per weight read, two per
   SNN neuron update (membrane read + write), one per ANN activation written.
 
-Profiles live in ``data/energy_profiles.toml``; a user adds one without touching code.
+Profiles live in ``workbench/data/energy_profiles.toml`` (package data); a user adds one
+without touching code.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from workbench.errors import WorkbenchError
 from workbench.network import SpikingNetwork, dense_macs, layer_macs
 from workbench.trajectory import Trajectory
 
-PROFILES_FILE = Path(__file__).resolve().parents[1] / "data" / "energy_profiles.toml"
+PROFILES_FILE = Path(__file__).resolve().parent / "data" / "energy_profiles.toml"
 DEVICE_CONSTANTS = ("mac_pj", "synop_pj", "neuron_update_pj")
 TEXT_FIELDS = ("label", "grade", "source", "scope")
 KINDS = ("dense", "event")

@@ -1,12 +1,12 @@
-"""Default trained models: trained on first use (with progress), cached with their metrics,
-seed and the command that made them. ``workbench prepare`` builds them all.
+"""Default trained models: shipped prebuilt with the package (verified by hash), else trained on
+first use (with progress) into the user cache, each with its provenance record (metrics, seed,
+versions, the command that rebuilds it). ``workbench prepare`` makes sure they all exist.
 
 Only ANNs are stored; their SNNs come from :func:`workbench.convert.convert` in milliseconds.
 """
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from workbench.cache import cache_dir, config_key, read_entry, write_entry
+from workbench.cache import load_or_build
 from workbench.convert import convert
 from workbench.datasets.digits import load_digits_split
 from workbench.device import default_device, set_threads
@@ -23,8 +23,6 @@ from workbench.errors import WorkbenchError
 from workbench.models import deep_digits_cnn, digits_cnn, event_snn
 from workbench.network import SpikingNetwork, output
 from workbench.train import evaluate, fit, plain_forward
-
-COMMAND = "workbench prepare"
 
 
 @dataclass(frozen=True)
@@ -119,29 +117,22 @@ def _train(spec: ModelSpec, progress: bool) -> tuple[nn.Module, dict[str, Any]]:
     return model, metrics
 
 
-def _path(spec: ModelSpec):
-    return cache_dir() / "models" / f"{spec.name}-{config_key(spec.config())}.pt"
-
-
 def load_model(name: str, progress: bool = True) -> tuple[nn.Module, dict[str, Any]]:
-    """The trained model ``name`` and its metadata; trains and caches it if needed."""
+    """The trained model ``name`` and its provenance record; trained and cached if needed."""
     if name not in SPECS:
         raise WorkbenchError(f"unknown model {name!r}; available: {', '.join(SPECS)}")
     spec = SPECS[name]
-    path = _path(spec)
-    entry = read_entry(path)
+
+    def build() -> tuple[dict, dict[str, Any]]:
+        set_threads()
+        model, metrics = _train(spec, progress)
+        return model.state_dict(), metrics
+
+    state, record = load_or_build(name, spec.config(), build, seed=spec.seed,
+                                  meta={"model": name, "description": spec.description})
     model = spec.architecture(**spec.arch_kwargs)
-    if entry is not None:
-        model.load_state_dict(torch.load(io.BytesIO(entry[0]), weights_only=True))
-        return model.eval().to(default_device()), entry[1]
-    set_threads()
-    model, metrics = _train(spec, progress)
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    meta = {"model": name, "description": spec.description, "metrics": metrics,
-            "config": spec.config(), "seed": spec.seed, "command": COMMAND}
-    write_entry(path, buffer.getvalue(), meta)
-    return model, meta
+    model.load_state_dict(state)
+    return model.eval().to(default_device()), record
 
 
 def prepare(progress: bool = True) -> list[dict[str, Any]]:

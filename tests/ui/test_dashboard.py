@@ -22,7 +22,7 @@ pytestmark = pytest.mark.browser
 def app_url():
     if not shutil.which(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
-    with served_app() as url:
+    with served_app("--no-prepare") as url:
         yield url
 
 

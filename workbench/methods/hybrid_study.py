@@ -9,7 +9,6 @@ rate with its prediction held, the SNN alone from a zero state, the hybrid, and 
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -20,7 +19,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from workbench.cache import cache_dir, config_key, read_entry, write_entry
+from workbench.cache import load_or_build
 from workbench.datasets.stick_figure import StickFigureConfig, stick_figure_events, triangulate
 from workbench.device import default_device, set_threads
 from workbench.energy import LayerOps, Profiles, layer_joules, load_profiles, pass_ops, snn_ops
@@ -44,7 +43,6 @@ from workbench.network import simulate
 from workbench.study import Study, knob, setting
 from workbench.trajectory import Trajectory
 
-COMMAND = "workbench prepare"
 # SNN variants: (how each window starts, trained with the consistency loss)
 VARIANTS = {"hybrid": ("state", True), "no_state_init": ("readout", False),
             "no_consistency": ("state", False), "snn_alone": ("zero", False)}
@@ -81,30 +79,24 @@ def sequences(split: str, snn_rate_hz: int = 100, data: StickFigureConfig = Stic
     return pose_sequences(stick_figure_events(data), split, Timing(snn_rate_hz))
 
 
-def _bytes(module: nn.Module) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(module.state_dict(), buffer)
-    return buffer.getvalue()
-
-
 def _load_or_train(name: str, key: dict, build: Callable[[], nn.Module],
                    train: Callable[[nn.Module], dict]) -> tuple[nn.Module, dict]:
-    path = cache_dir() / "models" / f"pose-{name}-{config_key(key)}.pt"
+    """Module ``name`` from the artifact store, trained (seeded) with ``train`` if missing."""
+
+    def train_new() -> tuple[dict, dict]:
+        set_threads()
+        torch.manual_seed(key["config"]["seed"])
+        module = build().to(default_device())
+        start = time.perf_counter()
+        history = train(module)
+        return module.state_dict(), {"final_loss": history["loss"][-1],
+                                     "train_seconds": round(time.perf_counter() - start, 1)}
+
+    state, record = load_or_build(f"pose-{name}", key, train_new, seed=key["config"]["seed"],
+                                  meta={"model": name})
     module = build()
-    entry = read_entry(path)
-    if entry is not None:
-        module.load_state_dict(torch.load(io.BytesIO(entry[0]), weights_only=True))
-        return module.to(default_device()).eval(), entry[1]
-    set_threads()
-    torch.manual_seed(key["config"]["seed"])
-    module = build().to(default_device())
-    start = time.perf_counter()
-    history = train(module)
-    meta = {"model": name, "config": key, "command": COMMAND,
-            "metrics": {"final_loss": history["loss"][-1],
-                        "train_seconds": round(time.perf_counter() - start, 1)}}
-    write_entry(path, _bytes(module), meta)
-    return module.eval(), meta
+    module.load_state_dict(state)
+    return module.to(default_device()).eval(), record
 
 
 def load_ann(config: HybridConfig = HybridConfig(), progress: bool = True
@@ -113,9 +105,9 @@ def load_ann(config: HybridConfig = HybridConfig(), progress: bool = True
     metadata."""
     ann_config = {k: v for k, v in asdict(config).items() if not k.startswith("snn_") and k != "rho"}
     key = {"config": ann_config, "torch": torch.__version__.split("+")[0]}
-    train = sequences("train", 100, config.data)
     return _load_or_train("ann", key, PoseANN, lambda m: train_ann(
-        m, train, config.ann_epochs, config.ann_lr, config.ann_stride, config.seed, progress))
+        m, sequences("train", 100, config.data), config.ann_epochs, config.ann_lr,
+        config.ann_stride, config.seed, progress))
 
 
 def load_variant(variant: str, snn_rate_hz: int = 100, config: HybridConfig = HybridConfig(),
@@ -126,7 +118,6 @@ def load_variant(variant: str, snn_rate_hz: int = 100, config: HybridConfig = Hy
     rho = config.rho if consistent else 0.0
     ann, _ = load_ann(config, progress)
     timing = Timing(snn_rate_hz)
-    train = sequences("train", snn_rate_hz, config.data)
     key = {"config": asdict(config), "variant": variant, "snn_rate_hz": snn_rate_hz,
            "torch": torch.__version__.split("+")[0]}
 
@@ -135,8 +126,8 @@ def load_variant(variant: str, snn_rate_hz: int = 100, config: HybridConfig = Hy
         if snn_rate_hz != BASE_RATE:
             model.load_state_dict(load_variant(variant, BASE_RATE, config, progress)[0].state_dict())
             epochs = config.snn_finetune_epochs
-        return train_hybrid(model, train, epochs, rho, config.snn_lr, seed=config.seed,
-                            progress=progress)
+        return train_hybrid(model, sequences("train", snn_rate_hz, config.data), epochs, rho,
+                            config.snn_lr, seed=config.seed, progress=progress)
 
     return _load_or_train(f"{variant}-{snn_rate_hz}hz", key,
                           lambda: HybridPose(ann.cpu(), timing, init), train_variant)

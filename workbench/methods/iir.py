@@ -17,7 +17,6 @@ T = 4, 3, 2, 1 starts from the previous stage and is trained again.
 from __future__ import annotations
 
 import copy
-import io
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from workbench.cache import cache_dir, config_key, read_entry, write_entry
+from workbench.cache import load_or_build
 from workbench.errors import WorkbenchError
 from workbench.network import SpikingNetwork, TimeSharedDropout, output, simulate
 from workbench.neurons import SpikingCell
@@ -126,12 +125,6 @@ def _train_stage(net: SpikingNetwork, T: int, epochs: int, data, config: IIRConf
             "test_accuracy": evaluate(net, *data["test"], forward=forward)}
 
 
-def _state_bytes(net: SpikingNetwork) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(net.state_dict(), buffer)
-    return buffer.getvalue()
-
-
 def build_chain(ann: nn.Sequential, data: dict, config: IIRConfig = IIRConfig(),
                 progress: bool = True, on_epoch: Callable[[str], bool] | None = None
                 ) -> dict[str, tuple[SpikingNetwork, dict]]:
@@ -178,25 +171,21 @@ SETTINGS = ("T5", "T4", "T3", "T2", "T1", "ann_init_T1", "random_init_T1", "conv
 def cached_chain(ann: nn.Sequential, ann_meta: dict, data: dict, config: IIRConfig = IIRConfig(),
                  progress: bool = True, on_epoch: Callable[[str], bool] | None = None,
                  retrain: bool = False) -> dict[str, tuple[SpikingNetwork, dict]]:
-    """The chain and baselines from the cache (one checkpoint per stage), trained if missing or
-    when ``retrain``; a cancelled or failed retraining leaves the cached checkpoints intact."""
-    key = config_key({"iir": asdict(config), "ann": ann_meta.get("config")})
-    folder = cache_dir() / "models"
+    """The chain and baselines from the artifact store (one entry: every stage's checkpoint and
+    metrics), trained if missing or when ``retrain``; a cancelled or failed retraining writes
+    nothing, so the stored checkpoints stay intact."""
+
+    def build() -> tuple[dict, dict]:
+        results = build_chain(ann, data, config, progress, on_epoch)
+        return ({s: net.state_dict() for s, (net, _) in results.items()},
+                {s: metrics for s, (_, metrics) in results.items()})
+
+    setting = {"iir": asdict(config), "ann": ann_meta.get("config")}
+    states, record = load_or_build("iir-chain", setting, build, seed=config.seed, rebuild=retrain)
     shape = tuple(data["train"][0].shape[1:])
-    if not retrain:
-        loaded = {}
-        for setting in SETTINGS:
-            entry = read_entry(folder / f"iir-{setting}-{key}.pt")
-            if entry is None:
-                break
-            net = spiking_from_ann(ann, shape)
-            net.load_state_dict(torch.load(io.BytesIO(entry[0]), weights_only=True))
-            loaded[setting] = (net.eval(), entry[1]["metrics"])
-        else:
-            return loaded
-    results = build_chain(ann, data, config, progress, on_epoch)
-    for setting, (net, metrics) in results.items():  # written only after the whole run
-        write_entry(folder / f"iir-{setting}-{key}.pt", _state_bytes(net),
-                    {"setting": setting, "metrics": metrics, "config": asdict(config),
-                     "command": "workbench report iir"})
-    return results
+    chain = {}
+    for name in SETTINGS:
+        net = spiking_from_ann(ann, shape)
+        net.load_state_dict(states[name])
+        chain[name] = (net.eval(), record["metrics"][name])
+    return chain

@@ -13,7 +13,6 @@ input per step, and the paper makes no event-data claim.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
@@ -22,7 +21,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from workbench.cache import cache_dir, config_key, read_entry, write_entry
+from workbench.cache import JSON, load_or_build
 from workbench.convert import convert
 from workbench.datasets.digits import load_digits_split
 from workbench.device import default_device
@@ -65,22 +64,20 @@ class Base:
 
 def _searched(snn: SpikingNetwork, splits, model_meta: dict
               ) -> tuple[dict[str, Candidate], dict[str, float]]:
-    """The searched candidate and validation score of every mode, cached beside the model."""
-    key = config_key({"model": model_meta.get("config"), "trials": SEARCH_TRIALS,
-                      "T": list(SEARCH_T), "search": "v2: constant θ scale and v0 searched too"})
-    path = cache_dir() / "models" / f"msat-digits-{key}.json"
-    entry = read_entry(path)
-    if entry is None:
+    """The searched candidate and validation score of every mode (one store artifact)."""
+    def build() -> tuple[dict, dict]:
         x_val, y_val = splits["val"]
         found = {}
         for mode in MODES:
             best, val_score = search(snn, mode, x_val, y_val, SEARCH_TRIALS)
             found[mode] = {"candidate": asdict(best), "val_score": val_score}
-        write_entry(path, json.dumps(found).encode(),
-                    {"what": "MSAT threshold settings searched on the validation split",
-                     "command": "workbench prepare"})
-    else:
-        found = json.loads(entry[0])
+        return found, {mode: v["val_score"] for mode, v in found.items()}
+
+    setting = {"model": model_meta.get("config"), "trials": SEARCH_TRIALS, "T": list(SEARCH_T),
+               "search": "every mode, the constant θ scale and v0 too"}
+    found, _ = load_or_build("msat-search", setting, build, JSON,
+                             meta={"what": "MSAT threshold settings searched on the validation "
+                                           "split"})
     candidates = {mode: Candidate(**{**v["candidate"],
                                      "constants": MSATConstants(**v["candidate"]["constants"])})
                   for mode, v in found.items()}
