@@ -122,15 +122,17 @@ class MultiStageThreshold:
         theta_max = self.theta_max * base
         if state.steps == 0:
             return theta_max.expand_as(x)
-        c = self.constants
-        drive = torch.zeros_like(x)
+        # In place on fresh temporaries (the order of every operation kept): this runs for
+        # every neuron at every step, and allocations dominate its cost.
+        c, drive = self.constants, None
         if self.use_dtt:
             deviation = v_prev - state.potential_sum / state.steps
-            drive = drive + c.tau_mp * (c.alpha * deviation - self.theta_max
-                                        + c.k_a * nn.functional.softplus(deviation / c.k_i))
+            drive = deviation.mul(c.alpha).sub_(self.theta_max)
+            drive.add_(nn.functional.softplus(deviation.div_(c.k_i)).mul_(c.k_a)).mul_(c.tau_mp)
         if self.use_det:
-            drive = drive + c.tau_rd * torch.exp(torch.clamp(-x / c.C, max=30.0))
-        return theta_max * torch.sigmoid(drive).clamp(min=MIN_FRACTION)
+            det = x.neg().div_(c.C).clamp_(max=30.0).exp_().mul_(c.tau_rd)
+            drive = det if drive is None else drive.add_(det)
+        return drive.sigmoid_().clamp_(min=MIN_FRACTION).mul_(theta_max)
 
     def emit(self, spikes: Tensor, state: MSATState) -> Tensor:
         """The spike-confidence gate: during the first t_c steps each emitted spike is kept with
