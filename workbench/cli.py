@@ -31,7 +31,9 @@ def _prepare(args: argparse.Namespace) -> None:
 def _serve(args: argparse.Namespace) -> None:
     from widgets.app import serve
 
-    serve(port=args.port, address=args.address, show=args.show)
+    if args.model is None and args.data is not None:
+        raise WorkbenchError("--data goes with --model (the default pages use their own data)")
+    serve(port=args.port, address=args.address, show=args.show, model=args.model, data=args.data)
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -67,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=5006)
     p.add_argument("--address", default="127.0.0.1")
     p.add_argument("--show", action="store_true", help="open a browser tab")
+    p.add_argument("--model", metavar="SOURCE", help="serve 'Your model' first: zoo:NAME, a .nir "
+                   "file or pkg.module:function")
+    p.add_argument("--data", metavar="DATA", help="the data of --model (as for report)")
     p.set_defaults(func=_serve)
     p = sub.add_parser("report", help="print a result table")
     p.add_argument("name", help="report name, e.g. basics")

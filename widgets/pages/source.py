@@ -256,7 +256,7 @@ class SourcePage(pn.viewable.Viewer):
                 "MSAT adapts the thresholds of an SNN *converted from an ANN* and measures spike "
                 "confidence against that ANN: this source has no ANN, so there is no MSAT view.",
                 sizing_mode="stretch_width")
-        button = pn.widgets.Button(name="Search MSAT thresholds", button_type="primary")
+        button = pn.widgets.Button(label="Search MSAT thresholds", color="primary")
         button.on_click(self.search_msat)
         trials = pn.widgets.IntInput.from_param(self.settings.param.trials, width=200)
         return pn.Column(
