@@ -87,7 +87,11 @@ def serve(port: int = 5006, address: str = "127.0.0.1", show: bool = False,
           model: str | None = None, data: str | None = None) -> None:
     """Serve the app (blocking) on ``http://address:port``; with ``model`` (a SOURCE string,
     and ``data`` a DATA string) the source is loaded once, before serving, and shared."""
-    app = create_app if model is None else partial(create_app, load_shared(model, data))
+    source = None if model is None else load_shared(model, data)
+
+    def app() -> pn.template.BaseTemplate:  # a function: pn.serve serves a partial as text
+        return create_app(source)
+
     origins = [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
     print(f"serving the SNN Latency Workbench on http://{address}:{port}", flush=True)
     pn.serve(app, port=port, address=address, show=show, websocket_origin=origins,

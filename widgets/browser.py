@@ -36,13 +36,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served_app(timeout: float = 120.0) -> Iterator[str]:
-    """Start ``workbench serve`` on a free loopback port; yield its URL; stop it."""
+def served_app(timeout: float = 120.0, args: tuple[str, ...] = (),
+               env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start ``workbench serve`` (with extra ``args``, e.g. ``--model SOURCE``; ``env`` adds
+    environment variables) on a free loopback port; yield its URL; stop it."""
     port = free_port()
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "serve", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT,
-                            cwd=Path(__file__).resolve().parents[1])
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "serve", "--port", str(port),
+                             *args], stdout=log, stderr=subprocess.STDOUT,
+                            cwd=Path(__file__).resolve().parents[1], env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + timeout

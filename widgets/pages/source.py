@@ -28,7 +28,7 @@ from workbench.methods.early_exit import (
     oracle_curve,
     outcome,
 )
-from workbench.methods.early_exit_study import AOI_EPSILON, calibrated_policies
+from workbench.methods.early_exit_study import AOI_EPSILON, calibrated_policies, policy_rows
 from workbench.sources import ModelSource, load_source
 
 POLICIES = ("Dynamic Confidence", "AOI Top-K cutoff")
@@ -51,9 +51,9 @@ def shared(source: ModelSource) -> Shared:
     """The one :class:`Shared` of ``source``, its runs and calibration computed up front so
     that sessions only read it."""
     if id(source) not in _SHARED:
-        source_report.base_run(source)
         source_report.ann_accuracy(source)
         _SHARED[id(source)] = Shared(source)
+        calibration_table(_SHARED[id(source)])  # the runs and the calibration, before a session
     return _SHARED[id(source)]
 
 
@@ -72,8 +72,9 @@ def calibrated(s: Shared) -> dict:
 
 @lru_cache(maxsize=4)
 def calibration_table(s: Shared):
-    """Every calibrated policy on the test split at the source's T (source_report.early_exit)."""
-    table = source_report.early_exit(s.source)
+    """Every calibrated policy on the test split at the source's T (as source_report.early_exit
+    gives it, from the policies calibrated once here)."""
+    table = policy_rows(source_report.base_run(s.source), calibrated(s))
     return table[["policy", "settings", "accuracy", "mean_steps", "p90_steps",
                   "spikes_per_sample"]]
 
@@ -285,8 +286,8 @@ class SourcePage(pn.viewable.Viewer):
             f".\n\n{about}\n\nThe accuracy curve, the stopping policies and the energy replay one "
             "recorded test run (the policies are calibrated on the calibration split only); the "
             "raster and membranes re-simulate the sample shown.", sizing_mode="stretch_width")
-        table = pn.widgets.Tabulator(calibration_table(self.shared), disabled=True,
-                                     show_index=False, sizing_mode="stretch_width")
+        table = pn.pane.DataFrame(calibration_table(self.shared), index=False,
+                                  sizing_mode="stretch_width")
         energy_views = energy_panel(lambda t, memory: energy(self.shared, t, memory),
                                     [p.timesteps, p.memory], p.device)
 
