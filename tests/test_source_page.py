@@ -16,6 +16,7 @@ from torch import nn
 import workbench
 from workbench import source_report
 from workbench.cli import main
+from workbench.errors import WorkbenchError
 from workbench.network import SpikingNetwork
 from workbench.neurons import SpikingCell
 from workbench.sources import load_source
@@ -60,6 +61,11 @@ def test_bounds_come_from_the_source(page):
     assert p.layer.objects == list(page.source.snn.cells())
     with pytest.raises(ValueError, match="sample"):
         page.settings.sample = 100
+    with pytest.raises(WorkbenchError, match="sample = 100 is out of range .* accepted: 0..99"):
+        type(page)(page.shared, sample=100)
+    with pytest.raises(WorkbenchError, match="layer = 'fc9' .* accepted: spike1"):
+        type(page)(page.shared, layer="fc9")
+    assert type(page)(page.shared, sample=99, timesteps=4).settings.timesteps == 4
 
 
 def test_raster_shows_the_recorded_runs_spikes(page):

@@ -21,6 +21,7 @@ from widgets import plots
 from widgets.energy_view import energy_panel
 from workbench import source_report
 from workbench.energy import EnergyReport, energy_report, load_profiles
+from workbench.errors import WorkbenchError
 from workbench.methods.early_exit import (
     DynamicConfidence,
     TopKCutoff,
@@ -128,7 +129,8 @@ class SourceSettings(param.Parameterized):
 
     timesteps = param.Integer(1, bounds=(1, 1), doc="timesteps T (up to the source's T)")
     sample = param.Integer(0, bounds=(0, 0), doc="test sample in the raster and traces")
-    layer = param.Selector(default=None, objects=[], doc="cell whose membranes are traced")
+    layer = param.Selector(default=None, objects=[], check_on_set=True,
+                           doc="cell whose membranes are traced")
     policy = param.Selector(default=POLICIES[0], objects=list(POLICIES), doc="stopping policy")
     threshold = param.Number(0.9, bounds=(0.3, 0.999), step=0.005,
                              doc="Dynamic Confidence: stop when max softmax(O_t/K) > c* (K "
@@ -149,6 +151,7 @@ class SourcePage(pn.viewable.Viewer):
     msat_status = param.String("", precedence=-1, doc="what the MSAT search is doing")
 
     def __init__(self, source: ModelSource | Shared, **params) -> None:
+        """``params`` set knobs of :class:`SourceSettings` within the source's bounds."""
         super().__init__()
         self.shared = source if isinstance(source, Shared) else shared(source)
         source = self.shared.source
@@ -161,7 +164,8 @@ class SourcePage(pn.viewable.Viewer):
         dc = calibrated(self.shared)["Dynamic Confidence"]
         self.settings.param.update(timesteps=base.T, layer=p.layer.objects[0],
                                    threshold=round(min(max(dc.threshold, 0.3), 0.999), 3))
-        self.settings.param.update(**params)
+        for name, value in params.items():
+            self._set(name, value)
         self.accuracy_view = hv.DynamicMap(pn.bind(self.accuracy, p.timesteps))
         self.raster_view = hv.DynamicMap(pn.bind(self.raster, p.sample, p.timesteps))
         self.traces_view = hv.DynamicMap(pn.bind(self.traces, p.sample, p.timesteps, p.layer))
@@ -169,6 +173,19 @@ class SourcePage(pn.viewable.Viewer):
                             * hv.DynamicMap(pn.bind(self.operating_point, p.policy, p.threshold,
                                                     p.epsilon, p.timesteps)))
         self.msat_view = hv.DynamicMap(pn.bind(self.msat, self.param.msat_done))
+
+    def _set(self, name: str, value) -> None:
+        knobs = [k for k in self.settings.param if k != "name"]
+        if name not in knobs:
+            raise WorkbenchError(f"unknown setting {name!r}; the knobs: {', '.join(knobs)}")
+        try:
+            setattr(self.settings, name, value)
+        except ValueError:
+            knob = self.settings.param[name]
+            accepted = (f"{knob.bounds[0]}..{knob.bounds[1]}" if hasattr(knob, "bounds")
+                        else ", ".join(map(str, knob.objects)))
+            raise WorkbenchError(f"{name} = {value!r} is out of range for {self.source.name!r}; "
+                                 f"accepted: {accepted}") from None
 
     @property
     def source(self) -> ModelSource:
