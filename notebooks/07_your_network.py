@@ -19,7 +19,8 @@
 # Neuromorphic Intermediate Representation, Pedersen et al., Nat. Commun. 2024) and explored
 # with the workbench's model-agnostic views: accuracy at every T, rasters and membranes, energy
 # on every device, and the stopping policies with their calibration. The same works from the
-# command line: `workbench report early-exit --model my_net.nir --data DATA`.
+# command line: `workbench report early-exit --model my_net.nir --data DATA`, and as a dashboard
+# page: `workbench serve --model my_net.nir --data DATA` (section 6).
 
 # %%
 import os
@@ -33,6 +34,7 @@ import panel as pn
 import torch
 from torch import nn
 
+import workbench
 from widgets import plots
 from workbench import source_report
 from workbench.datasets.digits import load_digits_split
@@ -153,3 +155,18 @@ pn.Column(costs[["device", "model", "T", "joules_per_inference", "Effective_ACs"
 policies = source_report.early_exit(source)
 loihi = policies["energy"].map(lambda e: e["loihi"])
 policies.assign(loihi_joules=loihi).drop(columns="energy")
+
+# %% [markdown]
+# ## 6. All of it as one dashboard page
+# `workbench.open(model, data)` returns the dashboard's **Your model** page for a model source
+# (a SOURCE string, a network object with its data, or the source loaded above, whose test run
+# is reused): knobs for T, the sample, the layer, the stopping policy and the device, each
+# bounded by the source. The policy knobs replay the recorded run; only the raster re-simulates
+# the one sample shown. An ANN source also gets MSAT's threshold search, behind a button. The
+# same page is served by `workbench serve --model my_net.nir --data DATA`, first in the app.
+
+# %%
+page = workbench.open(source)
+assert page.settings.param.timesteps.bounds == (1, T)
+assert page.settings.param.layer.objects == list(source.snn.cells())
+page

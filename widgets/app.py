@@ -7,6 +7,7 @@ simulations) are shared read-only through caches in the page modules.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import holoviews as hv
 import panel as pn
@@ -16,6 +17,7 @@ from widgets.pages.early_exit import EarlyExitPage
 from widgets.pages.hybrid import HybridPage
 from widgets.pages.iir import IIRPage
 from widgets.pages.msat import MSATPage
+from widgets.pages.source import Shared, SourcePage, load_shared
 
 PAGES: dict[str, Callable[[], pn.viewable.Viewer]] = {
     "Spiking basics": BasicsPage,
@@ -26,22 +28,50 @@ PAGES: dict[str, Callable[[], pn.viewable.Viewer]] = {
 }
 
 
-def create_app() -> pn.template.BaseTemplate:
+# why each page keeps the workbench's own model when the app serves a model source
+OWN_MODELS = {
+    "Spiking basics": "it re-converts the zoo's digits CNN (digits_ann) for every threshold "
+                      "balancing and initial potential",
+    "Stopping early": "it compares its bases: the QCFS digits CNN and the event SNNs trained "
+                      "with and without AOI's RCS regulariser",
+    "Adaptive thresholds (MSAT)": "it re-simulates the zoo's digits CNN for every threshold "
+                                  "constant (your model's MSAT search is on 'Your model')",
+    "Fewer timesteps (IIR)": "it needs the IIR chain: one digits SNN trained stage by stage "
+                             "from T = 5 to T = 1",
+    "ANN-initialized SNN (pose)": "it needs the hybrid pose network: an ANN state initializer "
+                                  "with its SNN, trained on stick-figure events",
+}
+
+
+def _on_own_model(name: str, page: Callable[[], pn.viewable.Viewer]) -> pn.viewable.Viewable:
+    reason = OWN_MODELS.get(name, "that method needs its method-specific models")
+    return pn.Column(pn.pane.Alert(f"This page shows the workbench's own model, not yours: "
+                                   f"{reason}.", alert_type="info"), page(),
+                     sizing_mode="stretch_width")
+
+
+def create_app(source: Shared | None = None) -> pn.template.BaseTemplate:
     """One session's app: navigation in the sidebar, the chosen page in the main area
-    (``?page=<title>`` in the URL opens that page)."""
+    (``?page=<title>`` in the URL opens that page). With a model ``source`` (given by the
+    command line or Python, never by the browser) 'Your model' comes first and every other page
+    says that it shows the workbench's own model."""
+    pages = PAGES
+    if source is not None:
+        pages = {SourcePage.title: partial(SourcePage, source),
+                 **{name: partial(_on_own_model, name, page) for name, page in PAGES.items()}}
     hv.extension("bokeh", logo=False)
     pn.extension(inline=True)
     pn.config.loading_indicator = True  # every pane shows a spinner while it recomputes
     built: dict[str, pn.viewable.Viewable] = {}
     requested = (pn.state.session_args.get("page") or [b""])[0].decode()
-    menu = pn.widgets.RadioButtonGroup(options=list(PAGES), orientation="vertical",
+    menu = pn.widgets.RadioButtonGroup(options=list(pages), orientation="vertical",
                                        button_type="light", name="page",
-                                       value=requested if requested in PAGES else next(iter(PAGES)))
+                                       value=requested if requested in pages else next(iter(pages)))
     main = pn.Column(sizing_mode="stretch_width")
 
     def show(name: str) -> None:
         if name not in built:
-            built[name] = pn.panel(PAGES[name]())
+            built[name] = pn.panel(pages[name]())
         main.objects = [built[name]]
 
     menu.param.watch(lambda event: show(event.new), "value")
@@ -64,11 +94,19 @@ def websocket_origins(port: int, allowed: tuple[str, ...] = ()) -> list[str]:
 
 
 def serve(port: int = 5006, address: str = "127.0.0.1", show: bool = False,
-          allowed_origins: tuple[str, ...] = ()) -> None:
+          allowed_origins: tuple[str, ...] = (), model: str | None = None,
+          data: str | None = None) -> None:
     """Serve the app (blocking) on ``address:port``; browsers reach it from loopback and from
-    the hosts in ``allowed_origins`` (e.g. the classroom machine's name or IP)."""
+    the hosts in ``allowed_origins`` (e.g. the classroom machine's name or IP). With ``model``
+    (a SOURCE string, and ``data`` a DATA string) the source is loaded once, before serving,
+    and shared."""
+    source = None if model is None else load_shared(model, data)
+
+    def app() -> pn.template.BaseTemplate:  # a function: pn.serve serves a partial as text
+        return create_app(source)
+
     origins = websocket_origins(port, allowed_origins)
     urls = [f"http://{origin}" for origin in [origins[0], *origins[len(LOOPBACK):]]]
     print("serving the SNN Latency Workbench on " + ", ".join(urls), flush=True)
-    pn.serve(create_app, port=port, address=address, show=show, websocket_origin=origins,
+    pn.serve(app, port=port, address=address, show=show, websocket_origin=origins,
              title="SNN Latency Workbench")

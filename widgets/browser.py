@@ -36,15 +36,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served_app(*options: str, timeout: float = 120.0) -> Iterator[str]:
-    """Start ``workbench serve`` (with ``options``) on a free loopback port; yield its URL; stop
-    it."""
+def served_app(*options: str, timeout: float = 120.0,
+               env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start ``workbench serve`` (with ``options``, e.g. ``--model SOURCE``; ``env`` adds
+    environment variables) on a free loopback port; yield its URL; stop it."""
     port = free_port()
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "serve", "--port", str(port),
-                             *options],
-                            stdout=log, stderr=subprocess.STDOUT,
-                            cwd=Path(__file__).resolve().parents[1])
+                             *options], stdout=log, stderr=subprocess.STDOUT,
+                            cwd=Path(__file__).resolve().parents[1], env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + timeout

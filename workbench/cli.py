@@ -59,14 +59,15 @@ def _prepare_in_background() -> None:
 def _serve(args: argparse.Namespace) -> None:
     from widgets.app import serve
 
+    if args.model is None and args.data is not None:
+        raise WorkbenchError("--data goes with --model (the default pages use their own data)")
     if not args.no_prepare:
         threading.Thread(target=_prepare_in_background, name="prepare", daemon=True).start()
-
     if args.address not in ("127.0.0.1", "localhost") and not args.allow_websocket_origin:
         print(f"note: other machines reach {args.address} only if their address is allowed: add "
               "--allow-websocket-origin HOST[:PORT] (the name or IP they type)", file=sys.stderr)
     serve(port=args.port, address=args.address, show=args.show,
-          allowed_origins=tuple(args.allow_websocket_origin))
+          allowed_origins=tuple(args.allow_websocket_origin), model=args.model, data=args.data)
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -117,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--show", action="store_true", help="open a browser tab")
     p.add_argument("--no-prepare", action="store_true",
                    help="do not prepare every page's models in the background while serving")
+    p.add_argument("--model", metavar="SOURCE", help="serve 'Your model' first: zoo:NAME, a .nir "
+                   "file or pkg.module:function")
+    p.add_argument("--data", metavar="DATA", help="the data of --model (as for report)")
     p.set_defaults(func=_serve)
     p = sub.add_parser("report", help=f"print a result table: {', '.join(STUDIES)}")
     p.add_argument("name", help=f"report name: {', '.join(STUDIES)}")

@@ -54,19 +54,69 @@ def activation_sparsity(trajectory: Trajectory) -> float:
     return float(1 - spikes / neuron_steps)
 
 
+def accuracy_curve(source: ModelSource) -> Tensor:
+    """Test accuracy after every timestep t = 1..T, [T] (one test run)."""
+    test, labels = _runs(source)["test"]
+    return test.accuracy_curve(labels)
+
+
+def ann_accuracy(source: ModelSource) -> float | None:
+    """Test accuracy of the source's ANN (None without one); measured once, kept on the source."""
+    if source.ann is None:
+        return None
+    if "ann_accuracy" not in source.runs:
+        correct = sum(evaluate(source.ann, x, y) * len(y) for x, y in source.data.test)
+        source.runs["ann_accuracy"] = round(correct / len(_runs(source)["test"][1]), 4)
+    return source.runs["ann_accuracy"]
+
+
+def sample_inputs(source: ModelSource, index: int) -> tuple[Tensor, int]:
+    """Test sample ``index`` as a batch of one (static [1, ...] or events [T, 1, ...]) and its
+    label; the test batches are read up to the one holding it."""
+    n = len(_runs(source)["test"][1])
+    if not 0 <= index < n:
+        raise WorkbenchError(f"sample {index} is out of range: the test split of "
+                             f"{source.data.name!r} has samples 0..{n - 1}")
+    for x, y in source.data.test:
+        if index < len(y):
+            x = x[index:index + 1] if source.data.static else x[:, index:index + 1]
+            return x, int(y[index])
+        index -= len(y)
+    raise WorkbenchError(f"the test split of {source.data.name!r} changed while it was read")
+
+
+@torch.no_grad()
+def recorded_sample(source: ModelSource, index: int) -> tuple[Trajectory, int]:
+    """Test sample ``index`` re-simulated for the source's T with every cell recorded (spikes
+    and membranes: the test run keeps counts only), and its label."""
+    x, label = sample_inputs(source, index)
+    device = next(source.snn.parameters()).device
+    return simulate(source.snn, x.to(device), source.data.T,
+                    record=list(source.snn.cells())), label
+
+
+def base_run(source: ModelSource) -> BaseRun:
+    """The source's calibration and test runs as the early-exit study's base (kept on the
+    source)."""
+    if "base" not in source.runs:
+        runs = _runs(source)
+        (calibration, calibration_labels), (test, labels) = runs["calibration"], runs["test"]
+        x, _ = next(iter(source.data.test))
+        source.runs["base"] = BaseRun(source.name, source.snn, calibration, calibration_labels,
+                                      test, labels, x)
+    return source.runs["base"]
+
+
 def basics(source: ModelSource) -> pd.DataFrame:
     """Accuracy, spikes and activation sparsity at every T (one test run), beside the ANN."""
-    test, labels = _runs(source)["test"]
-    curve = test.accuracy_curve(labels)
-    ann_accuracy = None
-    if source.ann is not None:
-        correct = sum(evaluate(source.ann, x, y) * len(y) for x, y in source.data.test)
-        ann_accuracy = round(correct / len(labels), 4)
+    test, _ = _runs(source)["test"]
+    curve = accuracy_curve(source)
+    ann = ann_accuracy(source)
     rows = []
     for t in _timesteps(source):
         upto = test.until(t)
         rows.append({"model": source.name, "data": source.data.name, "T": t,
-                     "accuracy": round(float(curve[t - 1]), 4), "ann_accuracy": ann_accuracy,
+                     "accuracy": round(float(curve[t - 1]), 4), "ann_accuracy": ann,
                      "spikes_per_sample": round(float(upto.spikes_per_sample().mean()), 1),
                      "activation_sparsity": round(activation_sparsity(upto), 4)})
     return pd.DataFrame(rows)
@@ -102,10 +152,7 @@ def energy(source: ModelSource, T: int | None = None) -> pd.DataFrame:
 def early_exit(source: ModelSource) -> pd.DataFrame:
     """Every stopping policy on the source's SNN: calibrated on the calibration split, measured
     on the test split (accuracy, mean and p90 steps, spikes, energy per device)."""
-    runs = _runs(source)
-    (calibration, calibration_labels), (test, labels) = runs["calibration"], runs["test"]
-    x, _ = next(iter(source.data.test))
-    base = BaseRun(source.name, source.snn, calibration, calibration_labels, test, labels, x)
+    base = base_run(source)
     return policy_rows(base, calibrated_policies(base))
 
 

@@ -79,7 +79,8 @@ class ModelSource:
     data: DataSource
     ann: nn.Sequential | None = None
     notes: list[str] = field(default_factory=list)
-    runs: dict = field(default_factory=dict, repr=False)  # simulated splits, filled on demand
+    runs: dict = field(default_factory=dict, repr=False)  # simulated splits and what
+    # is derived from them (workbench.source_report), filled on demand
 
 
 def _chunks(x: Tensor, y: Tensor, static: bool, size: int = BATCH) -> list[tuple[Tensor, Tensor]]:
