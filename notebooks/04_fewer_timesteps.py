@@ -18,13 +18,15 @@
 # at T = 4, 3, 2, 1, each stage starting from the previous one. At T = 1 an SNN is a single
 # forward pass of binary activations: the cheapest possible inference. This notebook shows why
 # training at T = 1 from scratch fails, how the chain avoids it, and what T = 1 means for
-# energy. The models come from the cache (`workbench report iir` trains them once, ~30 s).
+# energy. The trained chain ships with the package (verified by hash; `workbench prepare --retrain`
+# rebuilds it, ~30 s per dataset).
 
 # %%
 import holoviews as hv
 import panel as pn
 
 from widgets import plots
+from widgets.pages.iir import IIRPage
 from workbench.energy import energy_report
 from workbench.methods.iir_study import LABELS, evaluate_setting, study
 from workbench.network import simulate
@@ -91,3 +93,11 @@ assert rows[-1][1] < rows[0][1]
 # %%
 one = simulate(results["T1"][0], x[:1], 1, record=list(results["T1"][0].cells()))
 plots.spike_raster(one, title="IIR T=1: every spike of one digit, all layers, one step")
+
+# %% [markdown]
+# ## 4. The dashboard page, inside the notebook
+# The "Fewer timesteps (IIR)" page: pick a dataset and a stage of the chain; its raster, firing
+# rates and energy follow.
+
+# %%
+pn.panel(IIRPage())

@@ -1,5 +1,6 @@
 """The artifact store: keyed by the setting, provenance, shipped artifacts verified by hash,
-rebuild and export."""
+rebuild and export; and the shipped set covers the default zoo and IIR models (no training of
+those in the suite; the pose models are not shipped yet)."""
 
 import json
 import warnings
@@ -118,3 +119,23 @@ def test_user_cache_defaults_to_the_platform_cache_folder(monkeypatch, tmp_path)
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "mine"))
     assert cache.cache_dir() == tmp_path / "mine"
 
+
+def refuse(*args, **kwargs):
+    raise AssertionError("a default model was trained: it should come from the shipped set")
+
+
+def test_default_zoo_and_iir_models_are_shipped(monkeypatch, tmp_path):
+    """The zoo and the IIR chains load from the package: nothing trains."""
+    from workbench import zoo
+    from workbench.methods import iir, iir_study
+
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))  # an empty user cache
+    for module, name in ((zoo, "_train"), (iir, "build_chain")):
+        monkeypatch.setattr(module, name, refuse)
+    for name in zoo.SPECS:
+        assert zoo.load_model(name, progress=False)[1]["metrics"]["test_accuracy"] > 0.5
+    for dataset in iir_study.DATASETS:
+        chain = iir_study.study.__wrapped__(dataset)[2]
+        assert set(chain) == set(iir.SETTINGS)
+    shipped = sorted(p for p in cache.shipped_dir().rglob("*") if p.is_file())
+    assert all(p.stat().st_size < 5 * 2**20 for p in shipped), "no shipped file over 5 MB"

@@ -1,6 +1,6 @@
 """Paper claims as data, and the one evaluator that turns a study's rows into verdicts.
 
-Claims live in ``data/claims.toml`` (beside the energy profiles; its header documents the
+Claims live in ``workbench/data/claims.toml`` (beside the energy profiles; its header documents the
 fields). :func:`evaluate` reads a study's result table and returns one :class:`Verdict` per
 claim (and per group, for claims evaluated per base, dataset or rate): "reproduced", "not
 reproduced", or "not comparable" when the rows a claim needs are missing or not finite.
@@ -22,7 +22,7 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 
-CLAIMS_FILE = Path(__file__).resolve().parents[1] / "data" / "claims.toml"
+CLAIMS_FILE = Path(__file__).resolve().parent / "data" / "claims.toml"
 
 MEASURES: dict[str, Callable[[float, float | None], float]] = {
     "value": lambda a, b: a,

@@ -9,9 +9,8 @@ import argparse
 import contextlib
 import json
 import os
+import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
@@ -42,32 +41,29 @@ def _prepare_all(progress: bool) -> None:
             print(line)
 
 
-def _prepare_in_background() -> None:
-    """What ``prepare`` does, in a thread beside the server: the first page is served at once
-    (its model ships with the package) while the rest is loaded or built for the other pages."""
-    start = time.perf_counter()
-    try:
-        _prepare_all(progress=False)
-    except Exception as exc:  # the pages build what they need themselves; say why it failed
-        print(f"workbench: background prepare failed ({exc}); pages build on first use",
-              file=sys.stderr, flush=True)
-        return
-    print(f"every page's data and models are ready ({time.perf_counter() - start:.0f} s)",
-          flush=True)
-
-
 def _serve(args: argparse.Namespace) -> None:
     from widgets.app import serve
 
     if args.model is None and args.data is not None:
         raise WorkbenchError("--data goes with --model (the default pages use their own data)")
+    background = None
     if not args.no_prepare:
-        threading.Thread(target=_prepare_in_background, name="prepare", daemon=True).start()
+        # the first page is served at once (its model ships); the rest is loaded or built into
+        # the cache meanwhile, in a niced process so that it never starves the server (the GIL)
+        background = subprocess.Popen([sys.executable, "-m", "workbench.cli", "prepare", "--quiet"],
+                                      preexec_fn=lambda: os.nice(10))
+        print(f"preparing the other pages' data and models in the background (pid {background.pid})",
+              flush=True)
+
     if args.address not in ("127.0.0.1", "localhost") and not args.allow_websocket_origin:
         print(f"note: other machines reach {args.address} only if their address is allowed: add "
               "--allow-websocket-origin HOST[:PORT] (the name or IP they type)", file=sys.stderr)
-    serve(port=args.port, address=args.address, show=args.show,
-          allowed_origins=tuple(args.allow_websocket_origin), model=args.model, data=args.data)
+    try:
+        serve(port=args.port, address=args.address, show=args.show,
+              allowed_origins=tuple(args.allow_websocket_origin), model=args.model, data=args.data)
+    finally:
+        if background is not None and background.poll() is None:
+            background.terminate()
 
 
 def _report(args: argparse.Namespace) -> None:

@@ -1,5 +1,5 @@
 """Result tables behind ``workbench report NAME``: a study's rows over its report settings, with
-its own notes and the paper claims (``data/claims.toml``) evaluated on them in
+its own notes and the paper claims (``workbench/data/claims.toml``) evaluated on them in
 ``table.attrs["notes"]``; or, with ``--model SOURCE``, the model-agnostic views of any model
 source (``workbench.sources``)."""
 
