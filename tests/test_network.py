@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from workbench.errors import WorkbenchError
-from workbench.network import SpikingNetwork, connection_counts, dense_macs, simulate
+from workbench.network import NonFiniteError, SpikingNetwork, connection_counts, dense_macs, simulate
 from workbench.neurons import SpikingCell
 
 
@@ -143,3 +143,43 @@ def test_bad_simulation_input(call, message):
 def test_network_must_end_with_readout():
     with pytest.raises(WorkbenchError, match="readout"):
         SpikingNetwork([("fc", nn.Linear(4, 3)), ("spike", SpikingCell())], (4,))
+
+
+class _NaNAtStep:
+    """A broken threshold policy: θ becomes NaN at one step (what a bad policy can do)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def initial_state(self, v):
+        return 0
+
+    def threshold(self, base, v_prev, x, state):
+        return torch.full_like(x, float("nan")) if state + 1 == self.step else None
+
+    def emit(self, spikes, state):
+        return spikes
+
+    def update(self, state, v_post, spikes):
+        return state + 1
+
+
+def test_simulate_names_the_layer_and_step_where_a_membrane_turns_nan():
+    net = SpikingNetwork([("fc1", nn.Linear(4, 6)), ("spike1", SpikingCell(1.0)),
+                          ("fc2", nn.Linear(6, 5)), ("spike2", SpikingCell(1.0, policy=_NaNAtStep(3))),
+                          ("out", nn.Linear(5, 2))], (4,))
+    with pytest.raises(NonFiniteError, match=r"layer 'spike2': 100% of its membranes became NaN at "
+                                             r"step 3"):
+        simulate(net, torch.rand(3, 4), 10)
+    with pytest.raises(NonFiniteError, match="spike2.*step 3"):  # the same with early stopping
+        simulate(net, torch.rand(3, 4), 10, stop=torch.tensor([2, 5, 10]))
+    simulate(net, torch.rand(3, 4), 2)  # before the bad step nothing is wrong
+
+
+def test_simulate_rejects_a_non_finite_readout():
+    net = SpikingNetwork([("fc1", nn.Linear(4, 6)), ("spike1", SpikingCell(1.0)),
+                          ("out", nn.Linear(6, 2))], (4,))
+    with torch.no_grad():
+        net.layers.out.bias[0] = float("inf")
+    with pytest.raises(WorkbenchError, match="readout became non-finite .* at step 1 of 5"):
+        simulate(net, torch.rand(3, 4), 5)

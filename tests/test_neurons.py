@@ -99,6 +99,9 @@ class RisingThreshold:
     def threshold(self, base, v_prev, x, state):
         return base + 0.5 * state
 
+    def emit(self, spikes, state):
+        return spikes
+
     def update(self, state, v_post, spikes):
         return state + spikes
 

@@ -282,12 +282,28 @@ def simulate(
                              f"cells: {', '.join(net.cells())}")
 
     with torch.set_grad_enabled(grad):
-        return _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps,
-                    observe)
+        try:
+            return _run(net, inputs, T, static, B, device, record, init_state, stop,
+                        stop_steps, observe)
+        except NonFiniteMembrane as exc:
+            found = str(exc)
+    # The failure path: run again, checking every step, to name the step where it began.
+    with torch.no_grad():
+        for m in dropouts:
+            m.new_run()
+        try:
+            _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps,
+                 None, check_steps=True)
+        except NonFiniteMembrane as pinpointed:
+            raise NonFiniteError(str(pinpointed)) from None
+    raise NonFiniteError(found)
 
 
 def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps,
-         observe) -> Trajectory:
+         observe, check_steps=False) -> Trajectory:
+    """The simulation loop. Membranes are checked for finiteness once, on the final (or
+    dropped) states: a NaN membrane never fires and never resets, so it persists to the end of
+    the run. ``check_steps`` checks every cell after every step instead, naming the step."""
     stages = net.stages
     active = torch.arange(B, device=device)
     states: list = [None] * len(stages)
@@ -310,15 +326,15 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
         h = inputs if static else inputs[t]
         if h.shape[0] != active.numel():
             h = h[active]
-        binary_input = not static
+        events = None if static else h  # the stage's input as event counts (None: analog)
         for i, stage in enumerate(stages):
             if t == 0 and i not in fanouts:
                 fanout, macs[stage.name] = net.stage_profile(i, tuple(h.shape[1:]))
                 fanouts[i] = fanout.flatten()
-                if not binary_input:
+                if events is None:
                     analog = (*analog, stage.name)
-            if binary_input:  # Σ input spikes (or events) × their fan-out: one mat-vec
-                synops[stage.name].append(full(h.detach().flatten(1) @ fanouts[i]))
+            if events is not None:  # Σ input spikes (or events) × their fan-out: one mat-vec
+                synops[stage.name].append(full(events.detach().flatten(1) @ fanouts[i]))
             h = stage.ops(h)
             if stage.cell is None:
                 break
@@ -327,6 +343,8 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
                 states[i] = (stage.cell.initial_state(h) if v0 is None
                              else state_from_membrane(stage.cell, v0.to(device)))
             z, states[i] = stage.cell(h, states[i])
+            if check_steps:
+                _check_membrane(stage.name, states[i], t + 1)
             if observe is not None:
                 observe(t, stage.name, z, states[i])
             if t == 0:
@@ -335,7 +353,8 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
             if stage.name in rec:
                 _record_step(rec[stage.name], z, states[i], stage.cell, record[stage.name],
                              recorded_neurons, stage.name, full)
-            h, binary_input = z, True
+            # the synapses receive spikes or their charge z·θ; the counts above saw events
+            h, events = stage.cell.transmit(z, states[i]), z
         readout = h if readout is None else net.readout_leak * readout + h
         last_readout = full(readout) if last_readout is None else (
             last_readout.index_put((active,), readout) if readout.shape[0] != B else readout)
@@ -351,6 +370,7 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
                                          f"expected ({active.numel()},)")
             if done.any():
                 keep = ~done
+                _check_states(stages, [_index_state(s, done) for s in states])
                 active = active[keep]
                 readout = readout[keep]
                 states = [_index_state(s, keep) for s in states]
@@ -358,6 +378,13 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
                     _pad_after_all_stopped(t, T, readouts, actives, counts, synops, rec)
                     break
 
+    _check_states(stages, states)
+    readouts = torch.stack(readouts)
+    finite = torch.isfinite(readouts).flatten(1).all(1)
+    if not finite.all():
+        step = int((~finite).nonzero()[0]) + 1
+        raise NonFiniteError(f"the readout became non-finite (NaN or inf) at step {step} of {T}; "
+                             "check the network's weights and thresholds")
     cells = net.cells()
     thresholds = {}
     for name, (_, _, th) in rec.items():
@@ -367,7 +394,7 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
             theta = cells[name].threshold.detach().flatten()
             thresholds[name] = theta if theta.numel() == 1 else theta[recorded_neurons[name]]
     return Trajectory(
-        readout=torch.stack(readouts),
+        readout=readouts,
         active=torch.stack(actives),
         spike_counts={k: torch.stack(v) for k, v in counts.items()},
         synaptic_ops={k: torch.stack(v) for k, v in synops.items()},
@@ -394,6 +421,33 @@ def _record_step(store, z, state, cell, index, recorded_neurons, name, full) -> 
         thresholds.append(None)
     else:
         thresholds.append(full(theta.detach().expand_as(state.v).flatten(1)[:, idx]))
+
+
+class NonFiniteError(WorkbenchError):
+    """A simulation produced a NaN or infinite membrane or readout."""
+
+
+class NonFiniteMembrane(Exception):
+    """Internal: raised inside the loop, turned into :class:`NonFiniteError` by ``simulate``."""
+
+
+def _check_membrane(name: str, state, step: int | None) -> None:
+    v = state.v
+    if not bool(torch.isfinite(v).all()):
+        kind = "NaN" if bool(torch.isnan(v).any()) else "infinite"
+        share = float((~torch.isfinite(v)).float().mean())
+        when = f"at step {step}" if step is not None else "during the run"
+        raise NonFiniteMembrane(
+            f"layer {name!r}: {share:.0%} of its membranes became {kind} {when}; a threshold "
+            "policy or the weights produced a non-finite value")
+
+
+def _check_states(stages, states) -> None:
+    """Check the (final or dropped) state of every cell; NaN persists, so this sees any NaN
+    formed during the run."""
+    for stage, state in zip(stages, states, strict=False):
+        if stage.cell is not None and state is not None and state.v.numel():
+            _check_membrane(stage.name, state, None)
 
 
 def _pad_after_all_stopped(t, T, readouts, actives, counts, synops, rec) -> None:

@@ -10,8 +10,13 @@ the units of the input current ``x``, threshold ``θ`` > 0, leak ``λ`` in [0, 1
 
 ``λ = 1`` gives the IF neuron. ``θ_t`` comes from a *threshold policy*: the constant policy
 returns the cell's θ; an adaptive one (MSAT) computes θ_t per neuron from its own state without
-a new cell. With ``max_spikes > 1`` the cell emits ``clip(floor(v/θ), 0, max_spikes)`` spikes
-per step (multi-spike mode, forward only).
+a new cell, and may drop emitted spikes after the reset (MSAT's spike-confidence gate: the charge
+is discarded, never blocked with θ = ∞, which would make the soft reset 0·∞ = NaN). With
+``max_spikes > 1`` the cell emits ``clip(floor(v/θ), 0, max_spikes)`` spikes per step
+(multi-spike mode, forward only). What reaches the next layer's synapses is the spike count
+``z_t`` (``output="spike"``) or the charge ``z_t·θ_t`` (``output="charge"``, the converted
+neuron of MSAT, whose soft reset removes exactly what it sends on); operation counts always
+count events, never charge.
 
 The hybrid method's ``v ← v + (x − v)/τ`` form is Norse's own ``LIFBoxCell`` with subtractive
 reset, wrapped by :class:`LIFBoxLayer` to the same ``(x, state) -> (z, state)`` interface.
@@ -33,6 +38,7 @@ from workbench.errors import WorkbenchError, check_choice
 RESETS = ("subtract", "zero")
 SURROGATES = ("heaviside", "triangle", "super", "tanh", "circ", "heavi_erfc")
 INITIAL_POTENTIALS = ("zero", "half")
+OUTPUTS = ("spike", "charge")
 THRESHOLD_FLOOR = 1e-4  # θ never goes below this (trainable θ, adaptive policies)
 
 
@@ -55,8 +61,11 @@ class ThresholdPolicy(Protocol):
         """θ_t before integration, given the cell's base θ, ``v_{t-1}`` and input ``x_t``.
         Return None for "use ``base`` unchanged" (no per-neuron tensor is materialised)."""
 
+    def emit(self, spikes: Tensor, state: Any) -> Tensor:
+        """The spikes that leave the neuron, after firing and reset (a gate may drop some)."""
+
     def update(self, state: Any, v_post: Tensor, spikes: Tensor) -> Any:
-        """Policy state after the step, from the post-reset membrane and the spikes."""
+        """Policy state after the step, from the post-reset membrane and the emitted spikes."""
 
 
 class ConstantThreshold:
@@ -67,6 +76,9 @@ class ConstantThreshold:
 
     def threshold(self, base: Tensor, v_prev: Tensor, x: Tensor, state: Any) -> None:
         return None
+
+    def emit(self, spikes: Tensor, state: Any) -> Tensor:
+        return spikes
 
     def update(self, state: Any, v_post: Tensor, spikes: Tensor) -> None:
         return None
@@ -95,6 +107,7 @@ class SpikingCell(nn.Module):
         initial: initial membrane, ``"zero"`` or ``"half"`` (θ/2); an injected state overrides.
         policy: a :class:`ThresholdPolicy`; constant θ when None.
         max_spikes: 1 for binary spikes; > 1 emits ``clip(floor(v/θ), 0, max_spikes)``.
+        output: what the next layer receives, ``"spike"`` (z_t) or ``"charge"`` (z_t·θ_t).
     """
 
     def __init__(
@@ -109,6 +122,7 @@ class SpikingCell(nn.Module):
         initial: str = "zero",
         policy: ThresholdPolicy | None = None,
         max_spikes: int = 1,
+        output: str = "spike",
     ) -> None:
         super().__init__()
         theta = _as_tensor(threshold, "threshold", 0.0, None)
@@ -116,6 +130,7 @@ class SpikingCell(nn.Module):
         self.reset = check_choice(reset, RESETS, "reset")
         self.surrogate = check_choice(surrogate, SURROGATES, "surrogate")
         self.initial = check_choice(initial, INITIAL_POTENTIALS, "initial potential")
+        self.output = check_choice(output, OUTPUTS, "cell output")
         if int(max_spikes) != max_spikes or max_spikes < 1:
             raise WorkbenchError(f"max_spikes must be a whole number >= 1, got {max_spikes!r}")
         self.alpha = float(alpha)
@@ -135,7 +150,7 @@ class SpikingCell(nn.Module):
         theta = self.threshold
         shown = f"{theta.item():.4g}" if theta.numel() == 1 else f"per-neuron{tuple(theta.shape)}"
         return (f"threshold={shown}, leak={self.leak.mean().item():.3g}, reset={self.reset}, "
-                f"surrogate={self.surrogate}, initial={self.initial}")
+                f"surrogate={self.surrogate}, initial={self.initial}, output={self.output}")
 
     @torch.no_grad()
     def constrain_(self) -> None:
@@ -177,8 +192,17 @@ class SpikingCell(nn.Module):
                 v.addcmul_(z, theta, value=-1.0)
             else:
                 v.masked_fill_(fired, 0.0)
+        z = self.policy.emit(z, state.policy)
         policy_state = self.policy.update(state.policy, v, z)
         return z, CellState(v=v, threshold=theta_t, policy=policy_state)
+
+    def transmit(self, spikes: Tensor, state: CellState) -> Tensor:
+        """What the next layer's synapses receive for this step's ``spikes``: the spikes, or
+        their charge z_t·θ_t with the θ_t they fired at."""
+        if self.output == "spike":
+            return spikes
+        theta = self.base_threshold() if state.threshold is None else state.threshold
+        return spikes * theta
 
 
 class LIFBoxLayer(nn.Module):
@@ -216,4 +240,8 @@ class LIFBoxLayer(nn.Module):
         if state is None:
             state = self.initial_state(x)
         return self.cell(x, state)
+
+    def transmit(self, spikes: Tensor, state: LIFBoxFeedForwardState) -> Tensor:
+        """Unit spikes reach the next layer."""
+        return spikes
 

@@ -84,6 +84,10 @@ class Trajectory:
         return {c: counts.sum(1) / n_active / self.neurons[c]
                 for c, counts in self.spike_counts.items()}
 
+    def cumulative_spikes(self) -> Tensor:
+        """Spikes of all cells per sample up to and including step t, [T, B]."""
+        return torch.cumsum(sum(self.spike_counts.values()), 0)
+
     def spikes_per_sample(self) -> Tensor:
         """Total spikes of all cells per sample over the simulated steps, [B]."""
         return sum(c.sum(0) for c in self.spike_counts.values())
