@@ -171,6 +171,13 @@ def dense_macs(ops: nn.Sequential, in_shape: tuple[int, ...],
     return total
 
 
+def _repeatable(ops: nn.Sequential) -> bool:
+    """Whether ``ops`` gives the same output for the same input at every step (no dropout or
+    batch-norm statistics in training mode)."""
+    return not any(m.training for m in ops.modules()
+                   if isinstance(m, nn.Dropout | nn.BatchNorm1d | nn.BatchNorm2d))
+
+
 def _index_state(state, keep: Tensor):
     """Keep the batch rows ``keep`` of every tensor in a (nested) state tuple."""
     if isinstance(state, Tensor):
@@ -315,6 +322,14 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
     rec = {k: ([], [], []) for k in record}
     recorded_neurons, neurons, macs, analog, fanouts = {}, {}, {}, (), {}
 
+    # Without autograd or an observer nobody else holds a membrane, so the constant-θ cells
+    # update theirs in place (SpikingCell.step_); others take the general forward.
+    in_place = not torch.is_grad_enabled() and observe is None
+    steps = [stage.cell.step_ if in_place and isinstance(stage.cell, SpikingCell)
+             and stage.cell.steps_in_place() else stage.cell for stage in stages[:-1]]
+    # Direct encoding feeds the same tensor every step: its first stage runs once per run.
+    first = stages[0].ops(inputs) if static and _repeatable(stages[0].ops) else None
+
     def full(values: Tensor, fill: float = 0.0) -> Tensor:
         """Scatter values of the active samples into a full-batch tensor."""
         if values.shape[0] == B:
@@ -335,14 +350,17 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
                     analog = (*analog, stage.name)
             if events is not None:  # Σ input spikes (or events) × their fan-out: one mat-vec
                 synops[stage.name].append(full(events.detach().flatten(1) @ fanouts[i]))
-            h = stage.ops(h)
+            if i == 0 and first is not None:
+                h = first if active.numel() == B else first[active]
+            else:
+                h = stage.ops(h)
             if stage.cell is None:
                 break
             if states[i] is None:
                 v0 = init_state.get(stage.name)
-                states[i] = (stage.cell.initial_state(h) if v0 is None
-                             else state_from_membrane(stage.cell, v0.to(device)))
-            z, states[i] = stage.cell(h, states[i])
+                states[i] = (stage.cell.initial_state(h) if v0 is None  # (a copy: ours to update)
+                             else state_from_membrane(stage.cell, v0.to(device, copy=True)))
+            z, states[i] = steps[i](h, states[i])
             if check_steps:
                 _check_membrane(stage.name, states[i], t + 1)
             if observe is not None:
