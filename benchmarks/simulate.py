@@ -8,6 +8,7 @@ interleaved in one process; the figures are medians. The device comes from
 ``workbench.device.default_device`` (CUDA when present: batches up to 4096).
 
     python benchmarks/simulate.py [--threads 2] [--T 32] [--repeats 7] [--batches 32 256]
+                                  [--networks digits event VGG MLP]
 """
 
 from __future__ import annotations
@@ -160,6 +161,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--batches", type=int, nargs="+", default=None,
                         help="default: 32 256 on the CPU, 32 256 1024 4096 on CUDA")
+    parser.add_argument("--networks", nargs="+", default=None, metavar="WORD",
+                        help="only the networks whose name contains one of these words")
     args = parser.parse_args()
     threads = set_threads(args.threads)
     device = default_device()
@@ -170,6 +173,8 @@ def main() -> None:
           f"{'SNN/ANN':>8} {'SNN peak MB':>12}  peers (sample·steps/s); ours / fastest peer")
     with torch.no_grad():
         for bench in benchmarks(device, T):
+            if args.networks and not any(w.lower() in bench.name.lower() for w in args.networks):
+                continue
             for batch in batches:
                 x = bench.inputs(batch)
                 frame = x if x.shape[1:] == bench.snn.input_shape else x[0]

@@ -331,7 +331,7 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
     states: list = [None] * len(stages)
     readout = init_state.get("readout")
     last_readout = None
-    readouts, actives = [], []
+    readouts, actives, active_row = [], [], None
     counts = {s.name: [] for s in stages if s.cell is not None}
     synops = {s.name: [] for i, s in enumerate(stages) if i > 0 or not static}
     rec = {k: ([], [], []) for k in record}
@@ -390,11 +390,16 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
                              recorded_neurons, stage.name, full)
             # the synapses receive spikes or their charge z·θ; the counts above saw events
             h, events = stage.cell.transmit(z, states[i]), z
-        readout = h if readout is None else net.readout_leak * readout + h
+        if readout is None:
+            readout = h
+        else:  # (λ_out = 1: the product would be the same bits, one op per step less)
+            readout = readout + h if net.readout_leak == 1.0 else net.readout_leak * readout + h
         last_readout = full(readout) if last_readout is None else (
             last_readout.index_put((active,), readout) if readout.shape[0] != B else readout)
         readouts.append(last_readout)
-        actives.append(full(torch.ones_like(active, dtype=torch.bool), False))
+        if active_row is None:  # the same row until a sample stops
+            active_row = full(torch.ones_like(active, dtype=torch.bool), False)
+        actives.append(active_row)
         if t + 1 < T and (stop is not None):
             if stop_steps is not None:
                 done = stop_steps[active] <= t + 1
@@ -406,7 +411,7 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
             if done.any():
                 keep = ~done
                 _check_states(stages, [_index_state(s, done) for s in states])
-                active = active[keep]
+                active, active_row = active[keep], None
                 readout = readout[keep]
                 states = [_index_state(s, keep) for s in states]
                 if active.numel() == 0:
