@@ -183,7 +183,9 @@ def _ops_on_spikes(ops: nn.Sequential, spikes: Tensor) -> Tensor:
     adds its four inputs as strided slices, several times faster than ``avg_pool2d`` on
     NCHW tensors and, for whole numbers, exact in any order (the same bits)."""
     pool = ops[0]
-    if not (isinstance(pool, nn.AvgPool2d) and spikes.dim() == 4 and pool.kernel_size in (2, (2, 2))
+    # (with autograd on, avg_pool2d's one backward kernel beats four slice backwards)
+    if torch.is_grad_enabled() or not (
+            isinstance(pool, nn.AvgPool2d) and spikes.dim() == 4 and pool.kernel_size in (2, (2, 2))
             and pool.stride in (2, (2, 2)) and pool.padding in (0, (0, 0))
             and pool.divisor_override is None and spikes.shape[2] % 2 == 0
             and spikes.shape[3] % 2 == 0):
