@@ -222,6 +222,30 @@ def dense_macs(ops: nn.Sequential, in_shape: tuple[int, ...],
     return total
 
 
+def _repeatable(ops: nn.Sequential) -> bool:
+    """Whether ``ops`` gives the same output for the same input at every step (no dropout or
+    batch-norm statistics in training mode)."""
+    return not any(m.training for m in ops.modules()
+                   if isinstance(m, nn.Dropout | nn.BatchNorm1d | nn.BatchNorm2d))
+
+
+def _ops_on_spikes(ops: nn.Sequential, spikes: Tensor) -> Tensor:
+    """``ops(spikes)`` for whole-number spike counts [B, C, H, W]: a leading 2×2 average pool
+    adds its four inputs as strided slices, several times faster than ``avg_pool2d`` on
+    NCHW tensors and, for whole numbers, exact in any order (the same bits)."""
+    pool = ops[0]
+    # (with autograd on, avg_pool2d's one backward kernel beats four slice backwards)
+    if torch.is_grad_enabled() or not (
+            isinstance(pool, nn.AvgPool2d) and spikes.dim() == 4 and pool.kernel_size in (2, (2, 2))
+            and pool.stride in (2, (2, 2)) and pool.padding in (0, (0, 0))
+            and pool.divisor_override is None and spikes.shape[2] % 2 == 0
+            and spikes.shape[3] % 2 == 0):
+        return ops(spikes)
+    pooled = (spikes[:, :, 0::2, 0::2] + spikes[:, :, 1::2, 0::2]
+              + spikes[:, :, 0::2, 1::2] + spikes[:, :, 1::2, 1::2]).mul_(0.25)
+    return ops[1:](pooled)
+
+
 def _index_state(state, keep: Tensor):
     """Keep the batch rows ``keep`` of every tensor in a (nested) state tuple."""
     if isinstance(state, Tensor):
@@ -360,11 +384,19 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
     states: list = [None] * len(stages)
     readout = init_state.get("readout")
     last_readout = None
-    readouts, actives = [], []
+    readouts, actives, active_row = [], [], None
     counts = {s.name: [] for s in stages if s.cell is not None}
     synops = {s.name: [] for i, s in enumerate(stages) if i > 0 or not static}
     rec = {k: ([], [], []) for k in record}
     recorded_neurons, neurons, macs, analog, fanouts = {}, {}, {}, (), {}
+
+    # Without autograd or an observer nobody else holds a membrane, so the constant-θ cells
+    # update theirs in place (SpikingCell.step_); others take the general forward.
+    in_place = not torch.is_grad_enabled() and observe is None
+    steps = [stage.cell.step_ if in_place and isinstance(stage.cell, SpikingCell)
+             and stage.cell.steps_in_place() else stage.cell for stage in stages[:-1]]
+    # Direct encoding feeds the same tensor every step: its first stage runs once per run.
+    first = stages[0].ops(inputs) if static and _repeatable(stages[0].ops) else None
 
     def full(values: Tensor, fill: float = 0.0) -> Tensor:
         """Scatter values of the active samples into a full-batch tensor."""
@@ -386,14 +418,19 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
                     analog = (*analog, stage.name)
             if events is not None:  # Σ input spikes (or events) × their fan-out: one mat-vec
                 synops[stage.name].append(full(events.detach().flatten(1) @ fanouts[i]))
-            h = stage.ops(h)
+            if i == 0 and first is not None:
+                h = first if active.numel() == B else first[active]
+            elif i > 0 and h is events:
+                h = _ops_on_spikes(stage.ops, h)
+            else:
+                h = stage.ops(h)
             if stage.cell is None:
                 break
             if states[i] is None:
                 v0 = init_state.get(stage.name)
-                states[i] = (stage.cell.initial_state(h) if v0 is None
-                             else state_from_membrane(stage.cell, v0.to(device)))
-            z, states[i] = stage.cell(h, states[i])
+                states[i] = (stage.cell.initial_state(h) if v0 is None  # (a copy: ours to update)
+                             else state_from_membrane(stage.cell, v0.to(device, copy=True)))
+            z, states[i] = steps[i](h, states[i])
             if check_steps:
                 _check_membrane(stage.name, states[i], t + 1)
             if observe is not None:
@@ -406,11 +443,16 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
                              recorded_neurons, stage.name, full)
             # the synapses receive spikes or their charge z·θ; the counts above saw events
             h, events = stage.cell.transmit(z, states[i]), z
-        readout = h if readout is None else net.readout_leak * readout + h
+        if readout is None:
+            readout = h
+        else:  # (λ_out = 1: the product would be the same bits, one op per step less)
+            readout = readout + h if net.readout_leak == 1.0 else net.readout_leak * readout + h
         last_readout = full(readout) if last_readout is None else (
             last_readout.index_put((active,), readout) if readout.shape[0] != B else readout)
         readouts.append(last_readout)
-        actives.append(full(torch.ones_like(active, dtype=torch.bool), False))
+        if active_row is None:  # the same row until a sample stops
+            active_row = full(torch.ones_like(active, dtype=torch.bool), False)
+        actives.append(active_row)
         if t + 1 < T and (stop is not None):
             if stop_steps is not None:
                 done = stop_steps[active] <= t + 1
@@ -422,7 +464,7 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
             if done.any():
                 keep = ~done
                 _check_states(stages, [_index_state(s, done) for s in states])
-                active = active[keep]
+                active, active_row = active[keep], None
                 readout = readout[keep]
                 states = [_index_state(s, keep) for s in states]
                 if active.numel() == 0:
