@@ -57,6 +57,13 @@ def _report(args: argparse.Namespace) -> None:
             print(note)
 
 
+def _explore(args: argparse.Namespace) -> None:
+    from workbench import explore
+    from workbench.explore.cli import command
+
+    command(args, explore)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -76,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", metavar="DATA", help="digits, digits_saccade_events or NAME:FOLDER "
                    "(nmnist, dvsgesture, cifar10dvs, ncaltech101)")
     p.set_defaults(func=_report)
+    from workbench.explore.cli import add_parser
+
+    add_parser(sub, _explore)
     args = parser.parse_args(argv)
     from workbench.device import set_threads
 
