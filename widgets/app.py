@@ -13,9 +13,11 @@ import panel as pn
 
 from widgets.pages.basics import BasicsPage
 from widgets.pages.early_exit import EarlyExitPage
+from widgets.pages.explore import ExplorePage
 from widgets.pages.hybrid import HybridPage
 from widgets.pages.iir import IIRPage
 from widgets.pages.msat import MSATPage
+from widgets.url_settings import settings_from_url
 
 PAGES: dict[str, Callable[[], pn.viewable.Viewer]] = {
     "Spiking basics": BasicsPage,
@@ -23,12 +25,14 @@ PAGES: dict[str, Callable[[], pn.viewable.Viewer]] = {
     "Adaptive thresholds (MSAT)": MSATPage,
     "Fewer timesteps (IIR)": IIRPage,
     "ANN-initialized SNN (pose)": HybridPage,
+    "Explore": ExplorePage,
 }
 
 
 def create_app() -> pn.template.BaseTemplate:
     """One session's app: navigation in the sidebar, the chosen page in the main area
-    (``?page=<title>`` in the URL opens that page)."""
+    (``?page=<title>`` in the URL opens that page, and its settings' names set them, e.g.
+    ``&balance=percentile``: see :mod:`widgets.url_settings`)."""
     hv.extension("bokeh", logo=False)
     pn.extension(inline=True)
     pn.config.loading_indicator = True  # every pane shows a spinner while it recomputes
@@ -41,7 +45,10 @@ def create_app() -> pn.template.BaseTemplate:
 
     def show(name: str) -> None:
         if name not in built:
-            built[name] = pn.panel(PAGES[name]())
+            settings = getattr(PAGES[name], "settings_class", None)
+            given = settings_from_url(settings, pn.state.session_args) \
+                if settings and name == requested else {}
+            built[name] = pn.panel(PAGES[name](**given))
         main.objects = [built[name]]
 
     menu.param.watch(lambda event: show(event.new), "value")
