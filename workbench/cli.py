@@ -58,6 +58,9 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def _explore(args: argparse.Namespace) -> None:
+    # Dask logs every worker start and stop at INFO: keep the progress bar and the table
+    # readable (set before distributed is imported; worker processes inherit it)
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     from workbench import explore
     from workbench.explore.cli import command
 

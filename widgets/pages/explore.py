@@ -195,8 +195,10 @@ class ExplorePage(pn.viewable.Viewer):
                               f"{counts.complete} complete, {counts.failed} failed, "
                               f"{counts.running} running of {counts.planned}")
         objectives = list(table.attrs.get("objectives", {}))
+        # colours every trial has (e.g. not a policy row that only some bases report)
         metrics = [c for c in table.columns if c not in ("trial", "seed", "state", "wall_s")
-                   and pd.api.types.is_numeric_dtype(table[c]) and not c.startswith("setting.")]
+                   and pd.api.types.is_numeric_dtype(table[c]) and not c.startswith("setting.")
+                   and table[c].notna().all()]
         self.param.x.objects = self.param.y.objects = objectives
         self.param.color.objects = [None, *metrics]
         self.param.update(x=self.x if self.x in objectives else objectives[-1] if objectives else None,

@@ -15,6 +15,7 @@ import contextlib
 import os
 import socket
 import time
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,8 +63,13 @@ def executor(scheduler: str | None = None, workers: int | None = None
     n = workers or default_workers()
     if n < 1:
         raise WorkbenchError(f"workers must be a whole number >= 1, got {workers!r}")
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with warnings.catch_warnings():
+        # without a dashboard the scheduler still serves /health on loopback, at 8787 or, when
+        # that is taken (another cluster), any free port: its warning says so, harmlessly
+        warnings.filterwarnings("ignore", message="Port 8787 is already in use")
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address=None)
+    with cluster, Client(cluster) as client:
         yield client.get_executor(pure=False), n
 
 
