@@ -19,8 +19,11 @@ import time
 
 import psutil
 
-from workbench import explore
-from workbench.explore.spec import Dimension, SessionSpec
+# Dask logs every worker start and stop at INFO; the figures are what this prints
+os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+
+from workbench import explore  # noqa: E402 — after the logging level
+from workbench.explore.spec import Dimension, SessionSpec  # noqa: E402
 
 
 def session(store: str, name: str, trials: int, workers: int, high: int) -> float:
