@@ -14,10 +14,12 @@ import panel as pn
 
 from widgets.pages.basics import BasicsPage
 from widgets.pages.early_exit import EarlyExitPage
+from widgets.pages.explore import ExplorePage
 from widgets.pages.hybrid import HybridPage
 from widgets.pages.iir import IIRPage
 from widgets.pages.msat import MSATPage
 from widgets.pages.source import Shared, SourcePage, load_shared
+from widgets.url_settings import settings_from_url
 
 PAGES: dict[str, Callable[[], pn.viewable.Viewer]] = {
     "Spiking basics": BasicsPage,
@@ -25,6 +27,7 @@ PAGES: dict[str, Callable[[], pn.viewable.Viewer]] = {
     "Adaptive thresholds (MSAT)": MSATPage,
     "Fewer timesteps (IIR)": IIRPage,
     "ANN-initialized SNN (pose)": HybridPage,
+    "Explore": ExplorePage,
 }
 
 
@@ -52,9 +55,10 @@ def _on_own_model(name: str, page: Callable[[], pn.viewable.Viewer]) -> pn.viewa
 
 def create_app(source: Shared | None = None) -> pn.template.BaseTemplate:
     """One session's app: navigation in the sidebar, the chosen page in the main area
-    (``?page=<title>`` in the URL opens that page). With a model ``source`` (given by the
-    command line or Python, never by the browser) 'Your model' comes first and every other page
-    says that it shows the workbench's own model."""
+    (``?page=<title>`` in the URL opens that page, and its settings' names set them, e.g.
+    ``&balance=percentile``: see :mod:`widgets.url_settings`). With a model ``source`` (given by
+    the command line or Python, never by the browser) 'Your model' comes first and every other
+    page says that it shows the workbench's own model."""
     pages = PAGES
     if source is not None:
         pages = {SourcePage.title: partial(SourcePage, source),
@@ -71,7 +75,10 @@ def create_app(source: Shared | None = None) -> pn.template.BaseTemplate:
 
     def show(name: str) -> None:
         if name not in built:
-            built[name] = pn.panel(pages[name]())
+            settings = getattr(PAGES.get(name), "settings_class", None)
+            given = settings_from_url(settings, pn.state.session_args) \
+                if settings and name == requested and source is None else {}
+            built[name] = pn.panel(pages[name](**given))
         main.objects = [built[name]]
 
     menu.param.watch(lambda event: show(event.new), "value")

@@ -89,6 +89,16 @@ def _report(args: argparse.Namespace) -> None:
             print(note)
 
 
+def _explore(args: argparse.Namespace) -> None:
+    # Dask logs every worker start and stop at INFO: keep the progress bar and the table
+    # readable (set before distributed is imported; worker processes inherit it)
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+    from workbench import explore
+    from workbench.explore.cli import command
+
+    command(args, explore)
+
+
 def main(argv: list[str] | None = None) -> int:
     from workbench import __version__
     from workbench.methods.registry import STUDIES
@@ -126,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", metavar="DATA", help="digits, digits_saccade_events or NAME:FOLDER "
                    "(nmnist, dvsgesture, cifar10dvs, ncaltech101)")
     p.set_defaults(func=_report)
+    from workbench.explore.cli import add_parser
+
+    add_parser(sub, _explore)
     args = parser.parse_args(argv)
     from workbench.device import set_threads
 

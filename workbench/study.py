@@ -109,6 +109,37 @@ def make_setting(setting_type: type, values: dict[str, Any]) -> Any:
 
 
 @dataclass(frozen=True)
+class Objective:
+    """One quantity an exploration session trades off (a key of ``Study.measure``'s dict)."""
+
+    name: str
+    direction: str  # "maximize" or "minimize"
+    doc: str
+
+    def __post_init__(self) -> None:
+        if self.direction not in ("maximize", "minimize"):
+            raise ValueError(f"objective {self.name}: direction must be maximize or minimize, "
+                             f"got {self.direction!r}")
+
+
+def curve_objectives(table: pd.DataFrame, at_T: int) -> dict[str, float]:
+    """Accuracy and spikes per sample at ``at_T`` and the latency (the first T whose accuracy is
+    within 1 pt of the curve's best) of a table with ``T``, ``accuracy`` and
+    ``spikes_per_sample`` columns (one row per T)."""
+    curve = table.set_index("T").sort_index()
+    reached = curve.index[curve["accuracy"] >= curve["accuracy"].max() - 0.01]
+    return {"accuracy": float(curve.at[at_T, "accuracy"]), "latency": float(reached[0]),
+            "spikes": float(curve.at[at_T, "spikes_per_sample"])}
+
+
+def curve_study_objectives(at_T: int) -> tuple[Objective, ...]:
+    """The objectives :func:`curve_objectives` measures."""
+    return (Objective("accuracy", "maximize", f"test accuracy at T={at_T}"),
+            Objective("latency", "minimize", "timesteps until accuracy is within 1 pt of its best"),
+            Objective("spikes", "minimize", f"spikes per sample at T={at_T}"))
+
+
+@dataclass(frozen=True)
 class Study:
     """One method as a study (see the module docstring).
 
@@ -122,6 +153,11 @@ class Study:
         report_settings: the settings ``workbench report NAME`` runs.
         notes: extra report lines from the table (e.g. searched constants); claims come from
             the claims file.
+        row_key: the columns that name a row of ``rows`` (e.g. ``T``, or ``policy``): an
+            exploration session flattens every numeric cell to ``column[key=value,...]``.
+        objectives: what an exploration session trades off (its Pareto front), measured from
+            ``rows`` by ``measure``; a study without them cannot be explored.
+        measure: ``measure(rows) -> {objective name: value}``.
     """
 
     name: str
@@ -132,6 +168,9 @@ class Study:
     prepare: Callable[[bool], list[str]]
     report_settings: Callable[[], Sequence[Any]]
     notes: Callable[[pd.DataFrame], list[str]] = lambda table: []
+    row_key: tuple[str, ...] = ()
+    objectives: tuple[Objective, ...] = ()
+    measure: Callable[[pd.DataFrame], dict[str, float]] | None = None
 
     def table(self, settings: Sequence[Any] | None = None) -> pd.DataFrame:
         """Rows of every setting (the report's settings by default), one DataFrame."""

@@ -128,3 +128,29 @@ def test_hybrid_page_plays_a_sequence_and_changes_the_init_rate(app_url):
         cheaper = wait_new_title(page, "Energy per second of sequence: hybrid ANN-SNN", energy)
         assert float(cheaper.split("= ")[1].split(" ")[0]) < float(energy.split("= ")[1].split(" ")[0])
         assert not page.errors, page.errors
+
+
+def test_explore_page_shows_a_session_and_opens_a_trial_on_its_page(app_url):
+    """A finished session in the served app's store: its front is drawn, a click on a trial
+    gives the link, and the link opens the method's page at that setting."""
+    from workbench import explore
+    from workbench.explore.spec import Dimension, SessionSpec
+
+    store = explore.open_storage()  # the app's store: the same cache folder
+    name = "browser-energy"
+    if name not in explore.session_names(store):
+        explore.create(SessionSpec(name, "energy", (Dimension("T", choices=(12, 20)),),
+                                   sampler="grid", budget=2), store)
+    explore.run(name, None, explore.INLINE, progress=False)
+    with browser_page(app_url, page_title="Explore") as page:
+        wait_title(page, f"Pareto front of {name}: ", timeout_ms=120_000)
+        page.locator(".tabulator-row").first.click()
+        link = page.get_by_role("link", name="open this setting on its page")
+        link.wait_for(timeout=30_000)
+        href = link.get_attribute("href")
+        assert "page=Spiking+basics" in href and "timesteps=" in href
+        T = int(re.search(r"timesteps=(\d+)", href).group(1))
+        assert T in (12, 20)
+        page.goto(app_url + href)
+        wait_title(page, f"Spike raster: θ×1.00, T={T},", timeout_ms=120_000)
+        assert not page.errors, page.errors

@@ -97,6 +97,7 @@ class BasicsSettings(param.Parameterized):
 class BasicsPage(pn.viewable.Viewer):
     """The 'Spiking basics' page."""
 
+    settings_class = BasicsSettings  # what URL parameters may set (widgets.url_settings)
     title = "Spiking basics"
     test_key = param.Tuple(default=(1.0, "max", "zero"), length=3, precedence=-1, doc=(
         "(θ scale, balancing, initial potential) of the test-split run on show; follows the "

@@ -127,6 +127,7 @@ KNOBS = ("base", "policy", "threshold", "scale", "epsilon", "T_max")
 class EarlyExitPage(pn.viewable.Viewer):
     """The 'Stopping early (confidence policies)' page."""
 
+    settings_class = EarlyExitSettings  # what URL parameters may set (widgets.url_settings)
     title = "Stopping early"
     settled = param.Tuple(default=("", "", 0.0, 0.0, 0.0, 1), length=6, precedence=-1, doc=(
         "the policy setting shown by the histogram, exits, raster and energy; follows the knobs "

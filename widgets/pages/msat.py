@@ -83,13 +83,15 @@ class MSATSettings(param.Parameterized):
 class MSATPage(pn.viewable.Viewer):
     """The 'Adaptive thresholds (MSAT)' page."""
 
+    settings_class = MSATSettings  # what URL parameters may set (widgets.url_settings)
     title = "Adaptive thresholds (MSAT)"
 
     def __init__(self, **params) -> None:
         self.settings = MSATSettings(**params)
         super().__init__()
         self.settings.param.watch(self._searched_setting, ["mode"])
-        self._searched_setting()
+        if not set(params) & {*CONSTANTS, "threshold_scale", "initial"}:  # else a given setting
+            self._searched_setting()
 
     def _searched_setting(self, *_) -> None:
         """Show the setting searched on the validation split for this mode."""

@@ -18,12 +18,20 @@ from workbench.device import default_device
 from workbench.energy import EnergyReport, energy_report
 from workbench.network import simulate
 from workbench.neurons import INITIAL_POTENTIALS
-from workbench.study import Study, knob, setting
+from workbench.study import (
+    Objective,
+    Study,
+        curve_objectives,
+    curve_study_objectives,
+    knob,
+    setting,
+)
 from workbench.train import evaluate
 from workbench.trajectory import Trajectory
 from workbench.zoo import basics_snn, load_model
 
 BASICS_T = (1, 2, 4, 8, 16, 32, 64)
+OBJECTIVE_T = 16  # the T at which exploration sessions compare accuracy and spikes
 ENERGY_COLUMNS = ["device", "model", "charged_on", "T", "joules_per_inference", "mac_joules",
                   "synop_joules", "neuron_joules", "synaptic_ops", "macs", "neuron_updates",
                   "snn_to_ann"]
@@ -74,7 +82,9 @@ def _prepare(progress: bool) -> list[str]:
 BASICS = Study(name="basics", title="Why an SNN needs time: accuracy after every timestep",
                setting=BasicsSetting, run=run, rows=rows, prepare=_prepare,
                report_settings=lambda: [BasicsSetting(b, i) for b in BALANCING
-                                        for i in INITIAL_POTENTIALS])
+                                        for i in INITIAL_POTENTIALS],
+               row_key=("T",), objectives=curve_study_objectives(OBJECTIVE_T),
+               measure=lambda table: curve_objectives(table, OBJECTIVE_T))
 
 
 @setting
@@ -98,7 +108,17 @@ def run_energy(setting: EnergySetting) -> EnergyResult:
                                                include_memory=setting.memory))
 
 
+def energy_objectives(table: pd.DataFrame) -> dict[str, float]:
+    """The SNN's joules per inference on Loihi and its synaptic ops (both per inference)."""
+    snn = table[(table["model"] == "snn") & (table["device"] == "loihi")].iloc[0]
+    return {"loihi_joules": float(snn["joules_per_inference"]),
+            "synaptic_ops": float(snn["synaptic_ops"])}
+
+
 ENERGY = Study(name="energy", title="Where the energy goes: SNN vs ANN on every device",
                setting=EnergySetting, run=run_energy,
                rows=lambda result: result.report.summary()[ENERGY_COLUMNS], prepare=_prepare,
-               report_settings=lambda: [EnergySetting()])
+               report_settings=lambda: [EnergySetting()], row_key=("device", "model"),
+               objectives=(Objective("loihi_joules", "minimize", "SNN J per inference on Loihi"),
+                           Objective("synaptic_ops", "minimize", "SNN synaptic ops per inference")),
+               measure=energy_objectives)

@@ -33,7 +33,7 @@ from workbench.methods.early_exit import (
     outcome,
 )
 from workbench.network import SpikingNetwork, simulate
-from workbench.study import Study, knob, setting
+from workbench.study import Objective, Study, knob, setting
 from workbench.trajectory import Trajectory
 from workbench.zoo import load_model
 
@@ -180,7 +180,20 @@ def prepare(progress: bool = True) -> list[str]:
     return []
 
 
+def objectives(table: pd.DataFrame) -> dict[str, float]:
+    """Dynamic Confidence's test accuracy, mean exit step and Loihi joules per inference."""
+    dc = table[table["policy"] == "Dynamic Confidence"].iloc[0]
+    return {"accuracy": float(dc["accuracy"]), "mean_steps": float(dc["mean_steps"]),
+            "loihi_joules": float(dc["energy"]["loihi"])}
+
+
 STUDY = Study(name="early-exit", title="Stopping early: Dynamic Confidence and AOI's cutoff",
               setting=EarlyExitSetting, run=run,
               rows=lambda result: policy_rows(result.run, result.policies), prepare=prepare,
-              report_settings=lambda: [EarlyExitSetting(base) for base in BASES])
+              report_settings=lambda: [EarlyExitSetting(base) for base in BASES],
+              row_key=("base", "policy"),
+              objectives=(Objective("accuracy", "maximize", "Dynamic Confidence test accuracy"),
+                          Objective("mean_steps", "minimize", "Dynamic Confidence mean exit step"),
+                          Objective("loihi_joules", "minimize",
+                                    "Dynamic Confidence SNN J per inference on Loihi")),
+              measure=objectives)

@@ -39,12 +39,19 @@ from workbench.methods.msat import (
 )
 from workbench.network import SpikingNetwork, simulate
 from workbench.neurons import INITIAL_POTENTIALS
-from workbench.study import Study, knob, setting
+from workbench.study import (
+    Study,
+        curve_objectives,
+    curve_study_objectives,
+    knob,
+    setting,
+)
 from workbench.trajectory import Trajectory
 from workbench.zoo import load_model
 
 T_VALUES = (1, 2, 4, 8, 16, 32, 64)
 T_C = 16
+OBJECTIVE_T = 8  # the T at which exploration sessions compare accuracy and spikes
 SEARCH_TRIALS = 60
 GATE_SEEDS = 5
 BALANCES = ("max", "percentile")
@@ -254,4 +261,6 @@ def _describe(c: Candidate) -> str:
 
 STUDY = Study(name="msat", title="MSAT: constant vs adaptive thresholds, spike confidence",
               setting=MSATSetting, run=run, rows=rows, prepare=prepare,
-              report_settings=report_settings, notes=notes)
+              report_settings=report_settings, notes=notes, row_key=("T",),
+              objectives=curve_study_objectives(OBJECTIVE_T),
+              measure=lambda table: curve_objectives(table, OBJECTIVE_T))
