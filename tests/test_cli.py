@@ -13,7 +13,7 @@ from widgets.app import websocket_origins
 from widgets.browser import served_app
 from workbench import __version__
 from workbench.cli import main
-from workbench.reports import REPORTS
+from workbench.methods.registry import STUDIES
 
 
 def test_report_basics_json(capsys):
@@ -39,7 +39,7 @@ def test_version(capsys):
 def test_help_lists_every_report(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
-    assert ", ".join(REPORTS) in " ".join(capsys.readouterr().out.split())
+    assert ", ".join(STUDIES) in " ".join(capsys.readouterr().out.split())
 
 
 def test_websocket_origins_are_loopback_plus_the_allowed_hosts():
