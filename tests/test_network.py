@@ -183,3 +183,16 @@ def test_simulate_rejects_a_non_finite_readout():
         net.layers.out.bias[0] = float("inf")
     with pytest.raises(WorkbenchError, match="readout became non-finite .* at step 1 of 5"):
         simulate(net, torch.rand(3, 4), 5)
+
+
+def test_hooks_on_cells_and_layers_see_every_step():
+    """simulate's shortcuts (in-place cells, the first static stage once per run, slice
+    pooling) step aside for a module a forward hook watches."""
+    net = small_net()
+    calls = {"conv1": 0, "spike1": 0, "pool": 0}
+    for name in calls:
+        getattr(net.layers, name).register_forward_pre_hook(
+            lambda module, args, name=name: calls.__setitem__(name, calls[name] + 1))
+    simulate(net, torch.rand(3, 1, 6, 6), 7)
+    profile_calls = calls["conv1"] - 7  # (the op-count profile runs a stage once)
+    assert calls["spike1"] == 7 and calls["pool"] >= 7 and profile_calls >= 0

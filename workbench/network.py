@@ -222,11 +222,21 @@ def dense_macs(ops: nn.Sequential, in_shape: tuple[int, ...],
     return total
 
 
+def _hooked(module: nn.Module) -> bool:
+    """Whether a forward (pre-)hook watches ``module`` or one of its children: the shortcuts
+    below skip module calls, so a watched module always takes the plain path."""
+    from torch.nn.modules import module as torch_module
+
+    return bool(torch_module._global_forward_hooks or torch_module._global_forward_pre_hooks
+                or any(m._forward_hooks or m._forward_pre_hooks for m in module.modules()))
+
+
 def _repeatable(ops: nn.Sequential) -> bool:
     """Whether ``ops`` gives the same output for the same input at every step (no dropout or
-    batch-norm statistics in training mode)."""
-    return not any(m.training for m in ops.modules()
-                   if isinstance(m, nn.Dropout | nn.BatchNorm1d | nn.BatchNorm2d))
+    batch-norm statistics in training mode) and nothing watches its calls."""
+    return not _hooked(ops) and not any(
+        m.training for m in ops.modules()
+        if isinstance(m, nn.Dropout | nn.BatchNorm1d | nn.BatchNorm2d))
 
 
 def _ops_on_spikes(ops: nn.Sequential, spikes: Tensor) -> Tensor:
@@ -235,7 +245,7 @@ def _ops_on_spikes(ops: nn.Sequential, spikes: Tensor) -> Tensor:
     NCHW tensors and, for whole numbers, exact in any order (the same bits)."""
     pool = ops[0]
     # (with autograd on, avg_pool2d's one backward kernel beats four slice backwards)
-    if torch.is_grad_enabled() or not (
+    if torch.is_grad_enabled() or _hooked(pool) or not (
             isinstance(pool, nn.AvgPool2d) and spikes.dim() == 4 and pool.kernel_size in (2, (2, 2))
             and pool.stride in (2, (2, 2)) and pool.padding in (0, (0, 0))
             and pool.divisor_override is None and spikes.shape[2] % 2 == 0
@@ -394,7 +404,8 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
     # update theirs in place (SpikingCell.step_); others take the general forward.
     in_place = not torch.is_grad_enabled() and observe is None
     steps = [stage.cell.step_ if in_place and isinstance(stage.cell, SpikingCell)
-             and stage.cell.steps_in_place() else stage.cell for stage in stages[:-1]]
+             and stage.cell.steps_in_place() and not _hooked(stage.cell) else stage.cell
+             for stage in stages[:-1]]
     # Direct encoding feeds the same tensor every step: its first stage runs once per run.
     first = stages[0].ops(inputs) if static and _repeatable(stages[0].ops) else None
 
