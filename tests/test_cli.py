@@ -123,7 +123,7 @@ def test_report_msat_json_with_a_small_search(capsys, monkeypatch):
     by = {(r["mode"], r["T"]): r for r in rows}
     assert {m for m, _ in by} == {
         "constant (max)", "constant (percentile)", "constant (searched)",
-        "MSAT (published constants)", "DTT", "DET", "MSAT",
+        "MSAT (published constants)", "DTT", "DET", "MSAT", "MSAT, v0 = θ/2",
         "constant (searched) + spike confidence", "MSAT + spike confidence"}
     assert {t for _, t in by} == {1, 2, 4, 8, 16, 32, 64}
     assert by[("MSAT + spike confidence", 8)]["seeds"] == 5 and by[("MSAT", 8)]["seeds"] == 1

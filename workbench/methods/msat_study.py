@@ -202,7 +202,8 @@ def rows(result: MSATResult) -> pd.DataFrame:
 
 def report_settings() -> list[MSATSetting]:
     """The rows of ``workbench report msat``: the constant baselines, the published constants,
-    every mode as searched, and the gated variants over :data:`GATE_SEEDS` seeds."""
+    every mode as searched, the searched MSAT starting at v0 = θ/2, and the gated variants over
+    :data:`GATE_SEEDS` seeds."""
     searched = prepared().searched
     gated = {"spike_confidence": True, "gate_seeds": GATE_SEEDS}
     return [
@@ -211,6 +212,8 @@ def report_settings() -> list[MSATSetting]:
         MSATSetting.of(searched["constant"], name="constant (searched)"),
         MSATSetting(name="MSAT (published constants)"),
         *(MSATSetting.of(searched[mode], name=mode) for mode in ("DTT", "DET", "MSAT")),
+        # the searched constant's best v0 is θ/2; the same start for the searched MSAT
+        MSATSetting.of(searched["MSAT"], initial="half", name="MSAT, v0 = θ/2"),
         MSATSetting.of(searched["constant"], name="constant (searched) + spike confidence",
                        **gated),
         MSATSetting.of(searched["MSAT"], name="MSAT + spike confidence", **gated),
