@@ -152,8 +152,10 @@ class MSATSetting:
 
     @classmethod
     def of(cls, candidate: Candidate, **kw) -> MSATSetting:
-        return cls(mode=candidate.mode, **asdict(candidate.constants),
-                   threshold_scale=candidate.threshold_scale, initial=candidate.initial, **kw)
+        """The setting of a search candidate; ``kw`` sets (or overrides) other knobs."""
+        return cls(**{"mode": candidate.mode, **asdict(candidate.constants),
+                      "threshold_scale": candidate.threshold_scale,
+                      "initial": candidate.initial, **kw})
 
     @property
     def candidate(self) -> Candidate:
