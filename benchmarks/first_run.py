@@ -15,7 +15,7 @@ from widgets.browser import browser_page, served_app, wait_title
 # each page, and the title of a plot that exists only once the page has computed
 PAGES = {"Spiking basics": "Spike raster: θ×1.00",
          "Stopping early": "Dynamic Confidence at c*=",
-         "Adaptive thresholds (MSAT)": "Accuracy vs T, MSAT (alpha=",
+         "Adaptive thresholds (MSAT)": "Accuracy vs T, MSAT (θ×",
          "Fewer timesteps (IIR)": "IIR T=1: test accuracy",
          "ANN-initialized SNN (pose)": "t = 110 ms, hybrid ANN-SNN"}
 
