@@ -14,7 +14,7 @@ from torch import Tensor
 from workbench.energy import energy_report
 from workbench.errors import WorkbenchError
 from workbench.methods.iir import SETTINGS, IIRConfig, cached_chain
-from workbench.network import SpikingNetwork, simulate
+from workbench.network import simulate
 from workbench.study import Study, knob, setting
 from workbench.trajectory import SILENT_RATE, silent_layers
 from workbench.zoo import load_model, task_data
@@ -42,10 +42,6 @@ def evaluate_setting(dataset: str, setting: str):
     _, data, results = study(dataset)
     net, metrics = results[setting]
     return simulate(net, data["test"][0], metrics["T"]), net, metrics
-
-
-def energy_by_device(trajectory, net: SpikingNetwork, model: str = "snn") -> dict[str, float]:
-    return energy_report(trajectory, net).joules_per_device(model)
 
 
 @setting
@@ -76,18 +72,18 @@ def run(setting: IIRSetting) -> IIRResult:
 
 def rows(result: IIRResult) -> pd.DataFrame:
     """One row per stage and baseline at its own T, plus the ANN (energy of the same layers)."""
-    dataset, table = result.setting.dataset, []
+    dataset, table, reports = result.setting.dataset, [], {}
     for stage, (trajectory, net, metrics) in result.runs.items():
+        reports[stage] = energy_report(trajectory, net)  # SNN and ANN rows of the same layers
         rates = {k: round(v, 4) for k, v in trajectory.mean_firing_rates().items()}
         table.append({"dataset": dataset, "setting": "iir" if stage.startswith("T") else stage,
                       "label": LABELS[stage], "T": metrics["T"],
                       "accuracy": round(float(trajectory.accuracy_curve(result.labels)[-1]), 4),
                       "firing_rates": rates, "train_seconds": metrics["train_seconds"],
-                      "energy": energy_by_device(trajectory, net)})
-    trajectory, net, _ = result.runs["T1"]
+                      "energy": reports[stage].joules_per_device()})
     table.append({"dataset": dataset, "setting": "ann", "label": "ANN (same layers)", "T": 1,
                   "accuracy": round(result.ann_accuracy, 4), "firing_rates": {},
-                  "train_seconds": None, "energy": energy_by_device(trajectory, net, "ann")})
+                  "train_seconds": None, "energy": reports["T1"].joules_per_device("ann")})
     return pd.DataFrame(table)
 
 
