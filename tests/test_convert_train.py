@@ -85,6 +85,15 @@ def test_surrogate_training_learns_and_keeps_leak_in_range(digits):
     assert net.cells()["spike1"].leak.item() <= 1.0
 
 
+def test_training_inside_an_inference_block(digits):
+    """A model built on first use may be requested under torch.no_grad: training still learns."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    before = model[1].weight.detach().clone()
+    with torch.no_grad():
+        fit(model, (digits["train"].x[:100], digits["train"].y[:100]), epochs=1, progress=False)
+    assert not torch.equal(model[1].weight, before)
+
+
 def test_training_is_seeded(digits):
     def run():
         torch.manual_seed(1)

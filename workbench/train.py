@@ -46,6 +46,8 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, forward: Forward = plain_fo
     return correct / max(len(x), 1)
 
 
+# a model built on first use may be asked for inside an inference block (torch.no_grad)
+@torch.enable_grad()
 def fit(
     model: nn.Module,
     train: tuple[Tensor, Tensor],
