@@ -156,11 +156,11 @@ class SpikingNetwork(nn.Module):
 
     def stage_profile(self, index: int, in_shape: tuple[int, ...]) -> tuple[Tensor, int]:
         """(fan-out of every input element [*in_shape], dense MACs) of stage ``index``."""
-        key = (index, in_shape)
+        param = next(self.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        key = (index, in_shape, device)  # the network may move between devices
         if key not in self._profiles:
             ops = self._stages[index].ops
-            param = next(self.parameters(), None)
-            device = param.device if param is not None else torch.device("cpu")
             self._profiles[key] = (connection_counts(ops, in_shape, device),
                                    dense_macs(ops, in_shape, device))
         return self._profiles[key]
