@@ -51,7 +51,7 @@ artifacts: setup
 
 test: setup /usr/bin/chromium
 	$(BIN)/ruff check workbench widgets tests benchmarks notebooks
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: setup
 	$(BIN)/python benchmarks/simulate.py

@@ -14,7 +14,12 @@ if "WORKBENCH_CACHE" not in os.environ:
 
     os.environ["WORKBENCH_CACHE"] = tempfile.mkdtemp(prefix="workbench-test-cache-")
 os.environ.setdefault("WORKBENCH_DEVICE", "cpu")
-torch.set_num_threads(2)
+# `make test` runs two pytest-xdist workers on this 2-core machine: each gets one torch thread
+# (and so do the servers and kernels it starts), since two workers with two threads each
+# oversubscribe the cores and every OpenMP barrier then waits for a descheduled thread.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ["WORKBENCH_THREADS"] = "1"
+torch.set_num_threads(int(os.environ.get("WORKBENCH_THREADS", "0")) or 2)
 
 
 @pytest.fixture(scope="session")

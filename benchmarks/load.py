@@ -1,0 +1,210 @@
+"""Concurrent dashboard sessions: errors, slider→repaint latency per page, server memory.
+
+Serves the app on loopback and opens N sessions, each a separate headless Chromium context
+(its own cookies, websocket and server-side session) on one page of the dashboard, spread over
+the pages round robin. Once its page is shown, every session moves the page's first knob (its first
+slider, three steps right, three left, ...; or, on a page without sliders, its first selector
+through its options) for a bounded time and times each press until a plot
+title that was not there before the press exists, plus two animation frames. Before the
+concurrent phase every page is measured alone (one session) the same way, so each page's
+figures under load sit beside its single-session figures (this also loads every page's shared
+models before the memory baseline). Reported: errors (JavaScript errors, presses with no
+repaint within the timeout, server tracebacks), median and p95 latency per page, and the
+server's resident memory before the sessions, at its peak, and 60 s after every session closed
+(Panel discards a closed session's document after its unused-session lifetime).
+
+    python benchmarks/load.py [--sessions 20] [--seconds 180] [--alone-presses 6] [--after 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import psutil
+
+from widgets.app import PAGES
+from widgets.browser import CHROMIUM, CHROMIUM_ARGS, NEXT_FRAME, TITLES, free_port
+
+KNOB_PAGES = [name for name in PAGES if name != "Explore"]  # Explore runs sessions, not views
+NEW_TITLE = f"(old) => ({TITLES})().some(t => !old.includes(t))"
+
+
+@dataclass
+class SessionLog:
+    """What one session saw: its page, press latencies (ms) and errors."""
+
+    page: str
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+async def drive(browser, url: str, log: SessionLog, seconds: float | None, presses: int | None,
+                press_timeout_ms: int) -> None:
+    """One session: open ``log.page``, then move its first knob for ``seconds`` or ``presses``
+    moves, whichever ends first."""
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = await context.new_page()
+        page.on("pageerror", lambda e: log.errors.append(f"JavaScript: {e}"))
+        # a page's first request builds it (its models load on first use): wait for that
+        await page.goto(f"{url}?page={quote(log.page)}", timeout=300_000)
+        await page.wait_for_function(f"() => ({TITLES})().length > 0", timeout=300_000)
+        knob = page.locator(".noUi-handle, select").first
+        await knob.wait_for(timeout=300_000)
+        slider = await page.locator(".noUi-handle").count() > 0
+        if slider:
+            knob = page.locator(".noUi-handle").first
+        else:
+            options = await knob.locator("option").count()
+        until = None if seconds is None else time.monotonic() + seconds
+        i = 0
+        while (until is None or time.monotonic() < until) and (presses is None or i < presses):
+            before = await page.evaluate(TITLES)
+            if slider:
+                await knob.focus()
+            start = time.perf_counter()
+            if slider:
+                await knob.press("ArrowRight" if (i // 3) % 2 == 0 else "ArrowLeft")
+            else:
+                await knob.select_option(index=(i + 1) % options)
+            try:
+                await page.wait_for_function(NEW_TITLE, arg=before, timeout=press_timeout_ms,
+                                             polling="raf")
+                await page.evaluate(NEXT_FRAME)
+                log.latencies.append((time.perf_counter() - start) * 1000)
+            except Exception as error:  # a knob move that never repaints counts as an error
+                log.errors.append(f"{log.page}, move {i}: no repaint ({type(error).__name__})")
+            i += 1
+    except Exception as error:
+        log.errors.append(f"{log.page}: {type(error).__name__}: {error}"[:300])
+    finally:
+        await context.close()
+
+
+async def sample_rss(process: psutil.Process, peak: list[float], stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        peak[0] = max(peak[0], rss_mib(process))
+        await asyncio.sleep(0.5)
+
+
+def rss_mib(process: psutil.Process) -> float:
+    return process.memory_info().rss / 2**20
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def summary(logs: list[SessionLog]) -> dict[str, tuple[int, float, float]]:
+    """Per page: (presses timed, median ms, p95 ms)."""
+    out = {}
+    for name in KNOB_PAGES:
+        values = [ms for log in logs if log.page == name for ms in log.latencies]
+        if values:
+            out[name] = (len(values), statistics.median(values), percentile(values, 0.95))
+    return out
+
+
+async def measure(url: str, server: psutil.Process, sessions: int, seconds: float,
+                  alone_presses: int, after: float) -> dict:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        alone = [SessionLog(name) for name in KNOB_PAGES]
+        for log in alone:  # one session at a time: the single-session reference
+            await drive(browser, url, log, None, alone_presses, 60_000)
+        before = rss_mib(server)
+        peak, stop = [before], asyncio.Event()
+        sampler = asyncio.create_task(sample_rss(server, peak, stop))
+        logs = [SessionLog(KNOB_PAGES[i % len(KNOB_PAGES)]) for i in range(sessions)]
+        await asyncio.gather(*(drive(browser, url, log, seconds, None, 60_000) for log in logs))
+        stop.set()
+        await sampler
+        await browser.close()
+    closed = rss_mib(server)
+    await asyncio.sleep(after)
+    return {"alone": alone, "logs": logs, "before": before, "peak": peak[0], "closed": closed,
+            "after": rss_mib(server)}
+
+
+def served(port: int, log) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "workbench.cli", "serve", "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT,
+                            cwd=Path(__file__).resolve().parents[1])
+
+
+def wait_until_served(url: str, proc: subprocess.Popen, timeout: float = 300) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5)
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the dashboard did not start") from None
+            time.sleep(0.5)
+
+
+def run(sessions: int, seconds: float, alone_presses: int, after: float) -> dict:
+    """Serve, measure, stop; the result dict also holds the server's tracebacks."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with tempfile.TemporaryFile() as log:
+        proc = served(port, log)
+        try:
+            wait_until_served(url, proc)
+            result = asyncio.run(measure(url, psutil.Process(proc.pid), sessions, seconds,
+                                         alone_presses, after))
+            result["served"] = proc.poll() is None
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        log.seek(0)
+        text = log.read().decode(errors="replace")
+    result["server_errors"] = text.count("Traceback")
+    result["server_log"] = text
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=180)
+    parser.add_argument("--alone-presses", type=int, default=6)
+    parser.add_argument("--after", type=float, default=60)
+    args = parser.parse_args()
+    result = run(args.sessions, args.seconds, args.alone_presses, args.after)
+    errors = [e for log in result["logs"] + result["alone"] for e in log.errors]
+    alone, loaded = summary(result["alone"]), summary(result["logs"])
+    print(f"{args.sessions} concurrent Chromium sessions for {args.seconds:.0f} s over "
+          f"{len(KNOB_PAGES)} pages; errors: {len(errors) + result['server_errors']} "
+          f"({len(errors)} in sessions, {result['server_errors']} server tracebacks)")
+    for e in errors[:10]:
+        print("  ", e)
+    print(f"{'page':<30} {'alone: n':>9} {'median':>7} {'p95':>7} {'loaded: n':>10} "
+          f"{'median':>7} {'p95':>7}   (ms, first knob → new plot title)")
+    for name in KNOB_PAGES:
+        a, b = alone.get(name, (0, float("nan"), float("nan"))), \
+            loaded.get(name, (0, float("nan"), float("nan")))
+        print(f"{name:<30} {a[0]:>9} {a[1]:>7.0f} {a[2]:>7.0f} {b[0]:>10} {b[1]:>7.0f} "
+              f"{b[2]:>7.0f}")
+    print(f"server RSS: {result['before']:.0f} MiB before the sessions, {result['peak']:.0f} MiB "
+          f"at peak, {result['closed']:.0f} MiB as they closed, {result['after']:.0f} MiB "
+          f"{args.after:.0f} s later; still serving: {result['served']}")
+
+
+if __name__ == "__main__":
+    main()
