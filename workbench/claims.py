@@ -144,9 +144,9 @@ class Verdict:
         c = self.claim
         where = f"{c.per} {self.group}: " if c.per else ""
         bound = f"{c.comparator} {c.threshold * c.scale:g}{c.unit}"
-        interval = " [95 % interval]" if self.interval and self.interval.low != self.interval.high else ""
-        return (f"{where}claim = {c.statement} ({c.source}); measured {c.measure} = "
-                f"{self.shown()}{interval}, {self.seeds_text()} (needs {bound}) -> {self.verdict}")
+        shown = self.shown().replace(" [", ", 95 % interval [")
+        return (f"{where}claim = {c.statement} ({c.source}); measured {c.measure} = {shown}, "
+                f"{self.seeds_text()} (needs {bound}) -> {self.verdict}")
 
 
 def load_claims(path: str | Path = CLAIMS_FILE) -> list[Claim]:
