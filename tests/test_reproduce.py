@@ -75,6 +75,7 @@ def test_reproduce_stores_every_seed_and_report_reads_intervals(toy, capsys):
     assert main(["report", "toy", "--budget", "tiny"]) == 0
     text = capsys.readouterr().out
     assert "3 training seeds (0, 1, 2)" in text
+    assert "0.901 ± 0.0025" in text and "accuracy_low" not in text  # mean ± half the interval
     assert ("measured difference = +0.001, 95 % interval [-0.00148, +0.00348], 3 training seeds"
             in text)
     assert text.rstrip().endswith("-> reproduced")

@@ -86,6 +86,11 @@ def _report(args: argparse.Namespace) -> None:
             if table[column].map(lambda v: isinstance(v, dict)).all():
                 expanded = pd.DataFrame(table[column].tolist()).add_prefix(f"{column}_")
                 flat = pd.concat([flat.drop(columns=column), expanded], axis=1)
+        if any(c.endswith("_low") for c in flat.columns):  # stored results: mean ± half interval
+            from workbench.reproduce import shown
+
+            kept = [c for c in flat.columns if not c.endswith(("_low", "_high"))]
+            flat = pd.DataFrame({c: [shown(r, c) for _, r in flat.iterrows()] for c in kept})
         print(flat.to_string(index=False))
         for note in table.attrs.get("notes", []):
             print(note)
@@ -180,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scheduler", metavar="ADDRESS", help="tcp://HOST:PORT of a running Dask "
                    "scheduler, or 'inline'")
     p.add_argument("--storage", metavar="URL", help="Optuna RDB URL of the session store "
-                   "(default: SQLite under the cache folder)")
+                   "(default: reproduce/sessions.db under the cache folder)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_reproduce)
     p = sub.add_parser("readme", help="rewrite README.md's result tables from the stored results")

@@ -36,6 +36,16 @@ def results_dir() -> Path:
     return Path(root) if root else Path(__file__).resolve().parent / "data" / "results"
 
 
+def default_storage() -> str:
+    """The SQLite session store of reproductions, beside (not in) the exploration sessions',
+    so that they never show up among the sessions a user explores."""
+    from workbench.cache import cache_dir
+
+    folder = cache_dir() / "reproduce"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'sessions.db'}"
+
+
 def results_path(name: str, budget: str = "full") -> Path:
     return results_dir() / (f"{name}.json" if check_budget(budget) == "full"
                             else f"{name}-{budget}.json")
@@ -97,6 +107,7 @@ def reproduce(name: str, seeds: int | None = None, budget: str = "full",
     from workbench.explore import store
 
     spec = session_spec(name, seeds, budget)
+    storage = storage or default_storage()
     st = store.open_storage(storage)
     if spec.name in store.session_names(st):
         _, study = store.load(spec.name, st)
