@@ -62,7 +62,7 @@ def test_reproduce_stores_every_seed_and_report_reads_intervals(toy, capsys):
     stored = json.loads(path.read_text())
     assert path.name == "toy-tiny.json" and stored["seeds"] == [0, 1, 2]
     assert stored["command"] == "workbench reproduce toy --seeds 3 --budget tiny"
-    assert {"git_commit", "versions", "host"} == set(stored["provenance"])
+    assert {"git_commit", "git_dirty", "versions", "host"} == set(stored["provenance"])
     assert [r["seed"] for r in stored["rows"]] == [0, 0, 1, 1, 2, 2]
 
     assert main(["report", "toy", "--budget", "tiny", "--json"]) == 0

@@ -76,7 +76,9 @@ def block(name: str) -> str:
                 "writes them here.*\n")
     meta = results.meta
     table = summary(results.table)
-    commit = (meta.get("provenance", {}).get("git_commit") or "unknown")[:7]
+    prov = meta.get("provenance", {})
+    commit = (prov.get("git_commit") or "unknown")[:7] + (" + changes" if prov.get("git_dirty")
+                                                         else "")
     what = ("exact: deterministic, one run" if results.seed_kind == "exact" else
             f"{len(meta['seeds'])} {results.seed_kind} seeds; a ± b is the mean and half the "
             "95 % t-interval")

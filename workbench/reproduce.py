@@ -5,8 +5,9 @@ file into rows (mean and 95 % t-interval over seeds) and claim verdicts.
 
 A results file (``workbench/data/results/NAME.json``, committed; ``NAME-tiny.json`` for the tiny
 budget) holds ``study``, ``budget``, ``seed_kind``, ``seeds``, ``command``, ``session``,
-``provenance`` (git commit, package versions, host), ``created`` (UTC), ``wall_s`` per seed and
-``rows``: every seed's report rows with a ``seed`` column.
+``provenance`` (git commit, whether the code differed from it, package versions, host),
+``created`` (UTC), ``wall_s`` per seed and ``rows``: every seed's report rows with a ``seed``
+column.
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ def write_results(name: str, budget: str, spec, trials: list) -> Path:
         "study": name, "budget": budget, "seed_kind": study_of(name).seed_kind,
         "seeds": list(spec.seeds), "command": command(name, len(spec.seeds), budget),
         "session": spec.name,
-        "provenance": {k: prov.get(k) for k in ("git_commit", "versions", "host")},
+        "provenance": {k: prov.get(k) for k in ("git_commit", "git_dirty", "versions", "host")},
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "wall_s": {str(t.user_attrs["seed"]): t.user_attrs.get("wall_s") for t in trials},
         "rows": rows}

@@ -31,19 +31,26 @@ SEED_FIELD = "seed"  # a Setting field of this name receives the trial's seed
 
 @lru_cache(maxsize=1)
 def provenance() -> dict[str, Any]:
-    """Package versions, the git commit of the workbench checkout (when it is one) and host."""
+    """Package versions, the git commit of the workbench checkout (when it is one), whether its
+    code differs from that commit (``git_dirty``; stored results excluded) and host."""
     versions = {}
     for name in PACKAGES:
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
+    root = Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=10, cwd=Path(__file__).resolve().parents[2]).stdout.strip()
+                                timeout=10, cwd=root).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "workbench",
+             ":!workbench/data/results"], capture_output=True, text=True, timeout=10,
+            cwd=root).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return {"versions": versions, "git_commit": commit or None, "host": socket.gethostname()}
+        commit, changed = "", ""
+    return {"versions": versions, "git_commit": commit or None,
+            "git_dirty": bool(commit) and bool(changed), "host": socket.gethostname()}
 
 
 def flatten(table: pd.DataFrame, key: tuple[str, ...], skip: set[str]) -> dict[str, float]:
