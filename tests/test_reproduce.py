@@ -118,7 +118,8 @@ def test_summary_marks_varying_text_and_rejects_ragged_seeds():
         summary(pd.concat([table, table.iloc[:1]]))
 
 
-def test_the_readme_matches_the_stored_results():
+def test_the_readme_matches_the_stored_results(monkeypatch):
+    monkeypatch.delenv("WORKBENCH_RESULTS", raising=False)  # the committed results
     text = README.read_text()
     names = [m.group("name") for m in BLOCK.finditer(text)]
     assert set(names) == set(STUDIES), "every study has one generated results block"
@@ -139,3 +140,15 @@ def test_seed_zero_on_the_full_budget_is_what_ships_and_other_seeds_are_new_entr
     assert chain_config(1, "tiny").stage_epochs == 1 and training_config(1).seed == 1
     with pytest.raises(WorkbenchError, match="budget must be one of full, tiny"):
         model_spec("event_snn", budget="huge")
+
+
+def test_readme_command_rewrites_a_stale_block_and_check_fails_on_it(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("WORKBENCH_RESULTS", raising=False)
+    path = tmp_path / "README.md"
+    stale = BLOCK.sub(lambda m: m.group(1) + "| hand | written |\n" + m.group(4), README.read_text())
+    path.write_text(stale)
+    assert main(["readme", "--check", "--path", str(path)]) == 2
+    assert "differs from the stored results" in capsys.readouterr().err
+    assert main(["readme", "--path", str(path)]) == 0
+    assert path.read_text() == README.read_text()
+    assert main(["readme", "--check", "--path", str(path)]) == 0
