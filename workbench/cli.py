@@ -135,6 +135,7 @@ def _explore(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     from workbench import __version__
     from workbench.methods.registry import STUDIES
+    from workbench.study import BUDGETS
 
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="rows as JSON")
     p.add_argument("--live", action="store_true", help="run the study now on the shipped models "
                    "(seed 0) instead of reading its stored results")
-    p.add_argument("--budget", default="full", choices=("full", "tiny"),
+    p.add_argument("--budget", default="full", choices=tuple(BUDGETS),
                    help="which stored results (made with `workbench reproduce --budget`)")
     p.add_argument("--model", metavar="SOURCE", help="zoo:NAME, a .nir file or pkg.module:function "
                    "(basics, energy, early-exit; msat for an ANN)")
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("name", help=f"study: {', '.join(STUDIES)}")
     p.add_argument("--seeds", type=int, help="seeds 0 … N−1 (default: the study's minimum, 3 "
                    "training or 5 gate seeds; 1 for a deterministic study)")
-    p.add_argument("--budget", default="full", choices=("full", "tiny"),
+    p.add_argument("--budget", default="full", choices=tuple(BUDGETS),
                    help="training budget of models that are not shipped (tiny: one epoch, for "
                    "tests; its results go to NAME-tiny.json)")
     p.add_argument("--workers", type=int, help="LocalCluster workers (default: one per core)")
