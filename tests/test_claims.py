@@ -1,9 +1,19 @@
 """The claims file and its evaluator (not each claim's prose)."""
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
-from workbench.claims import Claim, evaluate, load_claims, verdict_table, verdicts
+from workbench.claims import (
+    Claim,
+    evaluate,
+    judge,
+    load_claims,
+    t_interval,
+    verdict_table,
+    verdicts,
+)
 from workbench.errors import WorkbenchError
 from workbench.methods.registry import STUDIES
 
@@ -81,3 +91,58 @@ def test_bad_claims_files_are_clear_errors(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(WorkbenchError, match=message):
         load_claims(path)
+
+
+def seeded(differences: list[float]) -> pd.DataFrame:
+    """One fixed-T and one Dynamic Confidence row per seed, DC − fixed = ``differences[seed]``."""
+    return pd.DataFrame([row for seed, d in enumerate(differences) for row in (
+        {"seed": seed, "base": "a", "policy": "fixed T=32", "accuracy": 0.9},
+        {"seed": seed, "base": "a", "policy": "Dynamic Confidence", "accuracy": 0.9 + d})])
+
+
+def test_t_interval_matches_the_textbook_formula():
+    values = [0.1, 0.3, 0.2, 0.6]
+    i = t_interval(values)
+    half = stats.t.ppf(0.975, 3) * np.std(values, ddof=1) / 2
+    assert (i.mean, i.n) == (pytest.approx(0.3), 4)
+    assert (i.low, i.high) == (pytest.approx(0.3 - half), pytest.approx(0.3 + half))
+    # 3.18 × s / 2 for n = 4: wider than the normal 1.96 × s / 2
+    assert i.high - i.low > 2 * 1.96 * np.std(values, ddof=1) / 2
+    assert t_interval([0.5]) == t_interval([0.5, 0.5]).__class__(0.5, 0.5, 0.5, 1)
+    with pytest.raises(WorkbenchError, match="finite"):
+        t_interval([0.1, float("nan")])
+
+
+@pytest.mark.parametrize("differences, kind, expected", [
+    ([0.001, 0.002, 0.0], "training", "reproduced"),  # interval above −0.3 pt
+    ([-0.02, -0.03, -0.025], "training", "not reproduced"),  # wholly below
+    ([0.01, -0.02, 0.0], "training", "inconclusive"),  # spans −0.3 pt
+    ([0.001, 0.002], "training", "too few seeds"),  # 2 < 3
+    ([0.001, 0.002, 0.0, 0.001], "gate", "too few seeds"),  # 4 < 5
+    ([0.001], "exact", "reproduced"),
+])
+def test_every_verdict_over_seeds(differences, kind, expected):
+    (v,) = evaluate(claim(), seeded(differences), kind)
+    assert v.verdict == expected and v.values == pytest.approx(differences)
+    assert v.measured == pytest.approx(np.mean(differences))
+    if len(differences) > 1 and expected != "too few seeds":
+        assert "[" in v.shown() and f"{len(differences)} {kind} seeds" in v.text()
+    if expected == "too few seeds":
+        assert "< minimum" in v.text()
+
+
+def test_judge_on_an_absolute_bound_spanning_both_sides():
+    c = claim(comparator="abs<=", threshold=0.01)
+    assert judge(c, t_interval([-0.001, 0.001, 0.0]), "training") == "reproduced"
+    assert judge(c, t_interval([0.02, 0.03, 0.025]), "training") == "not reproduced"
+    # wider than [−1 pt, +1 pt] on both sides: part of it satisfies the claim
+    assert judge(c, t_interval([-0.05, 0.05, 0.0]), "training") == "inconclusive"
+
+
+def test_a_seed_missing_a_row_makes_the_claim_not_comparable():
+    table = seeded([0.0, 0.0, 0.0])
+    table = table[~((table.seed == 1) & (table.policy == "Dynamic Confidence"))]
+    (v,) = evaluate(claim(), table, "training")
+    assert v.verdict == "not comparable" and v.interval is None and "—" in v.text()
+    with pytest.raises(WorkbenchError, match="seed kind"):
+        evaluate(claim(), table, "lucky")

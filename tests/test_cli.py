@@ -17,7 +17,7 @@ from workbench.methods.registry import STUDIES
 
 
 def test_report_basics_json(capsys):
-    assert main(["report", "basics", "--json"]) == 0
+    assert main(["report", "basics", "--live", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {"balance", "initial", "T", "accuracy", "ann_accuracy"} <= set(rows[0])
     by_t = {(r["balance"], r["initial"], r["T"]): r["accuracy"] for r in rows}
@@ -83,7 +83,7 @@ def test_torchvision_is_never_imported():
 
 
 def test_report_early_exit_json(capsys):
-    assert main(["report", "early-exit", "--json"]) == 0
+    assert main(["report", "early-exit", "--live", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     fields = {"base", "policy", "accuracy", "mean_steps", "p90_steps", "spikes_per_sample",
               "energy"}
@@ -107,7 +107,7 @@ def test_report_msat_json_with_a_small_search(capsys, monkeypatch):
     msat_study.prepared.cache_clear()
     msat_study.confidences.cache_clear()
     try:
-        assert main(["report", "msat", "--json"]) == 0
+        assert main(["report", "msat", "--live", "--json"]) == 0
         out = capsys.readouterr().out
         base = msat_study.prepared()
         x_val, y_val = base.splits["val"]
@@ -133,7 +133,7 @@ def test_report_msat_json_with_a_small_search(capsys, monkeypatch):
 
 
 def test_report_iir_json(capsys):
-    assert main(["report", "iir", "--json"]) == 0
+    assert main(["report", "iir", "--live", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {"setting", "T", "accuracy", "energy"} <= set(rows[0])
     digits = {r["label"]: r for r in rows if r["dataset"] == "digits"}
@@ -147,7 +147,7 @@ def test_report_iir_json(capsys):
 
 
 def test_report_hybrid_json(capsys):
-    assert main(["report", "hybrid", "--json"]) == 0
+    assert main(["report", "hybrid", "--live", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {"model", "mpjpe_2d", "mpjpe_3d", "energy", "mpjpe_2d_per_step"} <= set(rows[0])
     by = {(r["snn_rate_hz"], r["kind"]): r for r in rows}

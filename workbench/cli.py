@@ -69,12 +69,14 @@ def _serve(args: argparse.Namespace) -> None:
 def _report(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from workbench.reports import on_source, report
+    from workbench.reports import on_source, report, stored
 
     if args.model is None and args.data is not None:
         raise WorkbenchError("--data goes with --model (the default reports use their own data)")
-    table = report(args.name) if args.model is None else on_source(args.name, args.model,
-                                                                   args.data)
+    if args.model is not None:
+        table = on_source(args.name, args.model, args.data)
+    else:
+        table = report(args.name) if args.live else stored(args.name, args.budget)
     if args.json:
         # pandas writes missing values as null (json.dumps would write NaN, which is not JSON)
         print(json.dumps(json.loads(table.to_json(orient="records")), indent=2))
@@ -84,9 +86,40 @@ def _report(args: argparse.Namespace) -> None:
             if table[column].map(lambda v: isinstance(v, dict)).all():
                 expanded = pd.DataFrame(table[column].tolist()).add_prefix(f"{column}_")
                 flat = pd.concat([flat.drop(columns=column), expanded], axis=1)
+        if any(c.endswith("_low") for c in flat.columns):  # stored results: mean ± half interval
+            from workbench.reproduce import shown
+
+            kept = [c for c in flat.columns if not c.endswith(("_low", "_high"))]
+            flat = pd.DataFrame({c: [shown(r, c) for _, r in flat.iterrows()] for c in kept})
         print(flat.to_string(index=False))
         for note in table.attrs.get("notes", []):
             print(note)
+
+
+def _reproduce(args: argparse.Namespace) -> None:
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # as for explore
+    from workbench.reproduce import reproduce
+
+    path = reproduce(args.name, args.seeds, args.budget, args.workers, args.scheduler,
+                     args.storage, progress=not args.quiet)
+    print(f"wrote {path}; `workbench report {args.name}"
+          + (f" --budget {args.budget}" if args.budget != "full" else "")
+          + "` reads it, `workbench readme` puts it in README.md")
+
+
+def _readme(args: argparse.Namespace) -> None:
+    from workbench.readme import render
+
+    text = args.path.read_text()
+    new = render(text)
+    if args.check:
+        if new != text:
+            raise WorkbenchError(f"{args.path} differs from the stored results; run "
+                                 "`workbench readme` and commit it")
+        print(f"{args.path} matches the stored results")
+        return
+    args.path.write_text(new)
+    print(f"{args.path}: result tables {'rewritten' if new != text else 'already current'}")
 
 
 def _explore(args: argparse.Namespace) -> None:
@@ -102,6 +135,7 @@ def _explore(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     from workbench import __version__
     from workbench.methods.registry import STUDIES
+    from workbench.study import BUDGETS
 
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -131,11 +165,35 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("report", help=f"print a result table: {', '.join(STUDIES)}")
     p.add_argument("name", help=f"report name: {', '.join(STUDIES)}")
     p.add_argument("--json", action="store_true", help="rows as JSON")
+    p.add_argument("--live", action="store_true", help="run the study now on the shipped models "
+                   "(seed 0) instead of reading its stored results")
+    p.add_argument("--budget", default="full", choices=tuple(BUDGETS),
+                   help="which stored results (made with `workbench reproduce --budget`)")
     p.add_argument("--model", metavar="SOURCE", help="zoo:NAME, a .nir file or pkg.module:function "
                    "(basics, energy, early-exit; msat for an ANN)")
     p.add_argument("--data", metavar="DATA", help="digits, digits_saccade_events or NAME:FOLDER "
                    "(nmnist, dvsgesture, cifar10dvs, ncaltech101)")
     p.set_defaults(func=_report)
+    p = sub.add_parser("reproduce", help="run a study's full report over seeds (a resumable "
+                       "exploration session) and store its results (workbench/data/results/)")
+    p.add_argument("name", help=f"study: {', '.join(STUDIES)}")
+    p.add_argument("--seeds", type=int, help="seeds 0 … N−1 (default: the study's minimum, 3 "
+                   "training or 5 gate seeds; 1 for a deterministic study)")
+    p.add_argument("--budget", default="full", choices=tuple(BUDGETS),
+                   help="training budget of models that are not shipped (tiny: one epoch, for "
+                   "tests; its results go to NAME-tiny.json)")
+    p.add_argument("--workers", type=int, help="LocalCluster workers (default: one per core)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="tcp://HOST:PORT of a running Dask "
+                   "scheduler, or 'inline'")
+    p.add_argument("--storage", metavar="URL", help="Optuna RDB URL of the session store "
+                   "(default: reproduce/sessions.db under the cache folder)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_reproduce)
+    p = sub.add_parser("readme", help="rewrite README.md's result tables from the stored results")
+    p.add_argument("--path", type=Path, default=Path("README.md"))
+    p.add_argument("--check", action="store_true",
+                   help="only check that the README matches the stored results (exit 2 if not)")
+    p.set_defaults(func=_readme)
     from workbench.explore.cli import add_parser
 
     add_parser(sub, _explore)

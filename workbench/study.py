@@ -19,6 +19,18 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 
+# training budgets of reproductions: epochs of every training stage (None: the study's own);
+# "tiny" proves the pipeline in seconds, its numbers mean nothing
+BUDGETS: dict[str, int | None] = {"full": None, "tiny": 1}
+SEED_LIMIT = 1_000_000
+
+
+def check_budget(budget: str) -> str:
+    """``budget`` if it is a key of :data:`BUDGETS`."""
+    if budget not in BUDGETS:
+        raise WorkbenchError(f"budget must be one of {', '.join(BUDGETS)}, got {budget!r}")
+    return budget
+
 
 @dataclass(frozen=True)
 class Knob:
@@ -158,6 +170,9 @@ class Study:
         objectives: what an exploration session trades off (its Pareto front), measured from
             ``rows`` by ``measure``; a study without them cannot be explored.
         measure: ``measure(rows) -> {objective name: value}``.
+        seed_kind: what its ``seed`` knob varies (a key of
+            :data:`workbench.claims.SEED_KINDS`): ``"training"`` seeds, ``"gate"`` or
+            ``"calibration"`` draws, or ``"exact"`` for a deterministic study without one.
     """
 
     name: str
@@ -171,6 +186,7 @@ class Study:
     row_key: tuple[str, ...] = ()
     objectives: tuple[Objective, ...] = ()
     measure: Callable[[pd.DataFrame], dict[str, float]] | None = None
+    seed_kind: str = "exact"
 
     def table(self, settings: Sequence[Any] | None = None) -> pd.DataFrame:
         """Rows of every setting (the report's settings by default), one DataFrame."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -22,6 +22,7 @@ from workbench.device import default_device, set_threads
 from workbench.errors import WorkbenchError
 from workbench.models import deep_digits_cnn, digits_cnn, event_snn
 from workbench.network import SpikingNetwork, output
+from workbench.study import BUDGETS, check_budget
 from workbench.train import evaluate, fit, plain_forward
 
 
@@ -117,11 +118,21 @@ def _train(spec: ModelSpec, progress: bool) -> tuple[nn.Module, dict[str, Any]]:
     return model, metrics
 
 
-def load_model(name: str, progress: bool = True) -> tuple[nn.Module, dict[str, Any]]:
-    """The trained model ``name`` and its provenance record; trained and cached if needed."""
+def model_spec(name: str, seed: int = 0, budget: str = "full") -> ModelSpec:
+    """The spec of default model ``name`` trained with ``seed`` on ``budget`` (a key of
+    :data:`workbench.study.BUDGETS`: "tiny" trains one epoch). Seed 0 on the full budget is the
+    shipped model; any other is a different cache entry."""
     if name not in SPECS:
         raise WorkbenchError(f"unknown model {name!r}; available: {', '.join(SPECS)}")
     spec = SPECS[name]
+    return replace(spec, seed=seed, epochs=BUDGETS[check_budget(budget)] or spec.epochs)
+
+
+def load_model(name: str, progress: bool = True, seed: int = 0, budget: str = "full"
+               ) -> tuple[nn.Module, dict[str, Any]]:
+    """The trained model ``name`` (training ``seed``, ``budget``) and its provenance record;
+    trained and cached if needed."""
+    spec = model_spec(name, seed, budget)
 
     def build() -> tuple[dict, dict[str, Any]]:
         set_threads()

@@ -163,7 +163,7 @@ def _drive(spec: SessionSpec, study: optuna.Study, scheduler: str | None, worker
     recover(spec, study)
     counts = store.progress(spec, study)
     study.sampler = spec.make_sampler(offset=len(study.get_trials(deepcopy=False)))
-    objective_names = [o.name for o in spec.the_study().objectives]
+    objective_names = [o.name for o in spec.objectives]
     # a worker process runs one trial on one core; inline trials keep this process's threads
     threads = None if scheduler == INLINE else 1
     bar = tqdm(total=counts.planned, initial=counts.complete + counts.failed, disable=not progress,
@@ -177,7 +177,8 @@ def _drive(spec: SessionSpec, study: optuna.Study, scheduler: str | None, worker
                 while len(running) < slots and (counts.waiting or room):
                     trial, seed = _ask(spec, study)
                     values = {**dict(spec.fixed), **trial.params}
-                    running[pool.submit(run_trial, spec.study, values, seed, threads)] = trial
+                    running[pool.submit(run_trial, spec.study, values, seed, threads,
+                                        spec.report)] = trial
                     counts = store.progress(spec, study)
                     room = counts.complete + counts.failed + len(running) < counts.planned
                 if not running:

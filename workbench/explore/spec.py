@@ -20,9 +20,11 @@ from optuna.distributions import (
 )
 
 from workbench.errors import WorkbenchError
-from workbench.study import Knob, Study, knobs, make_setting
+from workbench.study import Knob, Objective, Study, knobs, make_setting
 
 SAMPLERS = ("grid", "random", "nsga2")
+# a reproduction optimises nothing, but Optuna keeps one value per complete trial: its duration
+REPORT_OBJECTIVE = Objective("wall_s", "minimize", "seconds one seed's report took")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -117,6 +119,9 @@ class SessionSpec:
         seeds: every sampled setting runs once per seed.
         budget: settings sampled (a grid runs at most its size); trials = budget × seeds.
         sampler_seed: the sampler's own random seed.
+        report: a reproduction: every trial runs the study's whole report (its report
+            settings with the trial's seed and the ``fixed`` values) instead of one sampled
+            setting; ``vary`` is then empty.
     """
 
     name: str
@@ -127,6 +132,7 @@ class SessionSpec:
     seeds: tuple[int, ...] = (0,)
     budget: int = 8
     sampler_seed: int = 0
+    report: bool = False
 
     def __post_init__(self) -> None:
         if not NAME.match(self.name):
@@ -135,8 +141,11 @@ class SessionSpec:
         if self.sampler not in SAMPLERS:
             raise WorkbenchError(f"sampler must be one of {', '.join(SAMPLERS)}, "
                                  f"got {self.sampler!r}")
-        if not self.vary:
+        if not self.vary and not self.report:
             raise WorkbenchError("a session varies at least one field (--vary NAME[=RANGE])")
+        if self.vary and self.report:
+            raise WorkbenchError("a reproduction varies only its seeds, got "
+                                 f"{[d.name for d in self.vary]}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise WorkbenchError(f"seeds must be distinct whole numbers, got {self.seeds!r}")
         if not isinstance(self.budget, int) or self.budget < 1:
@@ -159,7 +168,12 @@ class SessionSpec:
         make_setting(study.setting, dict(self.fixed))
 
     def the_study(self) -> Study:
-        return explorable(self.study)
+        return reportable(self.study) if self.report else explorable(self.study)
+
+    @property
+    def objectives(self) -> tuple[Objective, ...]:
+        """What Optuna records per trial: the study's objectives, or a reproduction's wall time."""
+        return (REPORT_OBJECTIVE,) if self.report else self.the_study().objectives
 
     @property
     def grid_size(self) -> int:
@@ -206,13 +220,20 @@ class SessionSpec:
                    seeds=tuple(d.pop("seeds")), **d)
 
 
-def explorable(name: str) -> Study:
-    """The registered study ``name`` if sessions can explore it (it has objectives)."""
+def reportable(name: str) -> Study:
+    """The registered study ``name``."""
     from workbench.methods.registry import STUDIES
 
     if name not in STUDIES:
         raise WorkbenchError(f"unknown study {name!r}; available: {', '.join(STUDIES)}")
-    if not STUDIES[name].objectives:
+    return STUDIES[name]
+
+
+def explorable(name: str) -> Study:
+    """The registered study ``name`` if sessions can explore it (it has objectives)."""
+    from workbench.methods.registry import STUDIES
+
+    if not reportable(name).objectives:
         ok = [n for n, s in STUDIES.items() if s.objectives]
         raise WorkbenchError(f"study {name!r} has no objectives to explore yet; explorable: "
                              f"{', '.join(ok)}")

@@ -80,7 +80,6 @@ def session_names(storage: optuna.storages.BaseStorage) -> list[str]:
 def create(spec: SessionSpec, storage: optuna.storages.BaseStorage) -> optuna.Study:
     """A new session; its name must be new. A study left without its spec (a creation killed
     between its two writes) is replaced."""
-    study_def = spec.the_study()
     for s in guarded(storage.get_all_studies):
         if s.study_name == spec.name:
             if SPEC_ATTR in s.user_attrs:
@@ -88,7 +87,7 @@ def create(spec: SessionSpec, storage: optuna.storages.BaseStorage) -> optuna.St
                                      f"or `workbench explore resume {spec.name}`")
             guarded(storage.delete_study, s._study_id)
     study = guarded(optuna.create_study, study_name=spec.name, storage=storage,
-                    directions=[o.direction for o in study_def.objectives])
+                    directions=[o.direction for o in spec.objectives])
     guarded(study.set_user_attr, SPEC_ATTR, spec.to_json())
     return study
 
@@ -150,7 +149,7 @@ def frame(name: str, storage: optuna.storages.BaseStorage | str | None = None,
                 "versions": json.dumps(prov.get("versions", {}), sort_keys=True)})
     table = pd.DataFrame(records)
     table.attrs.update(session=spec.name, study=spec.study,
-                       objectives={o.name: o.direction for o in spec.the_study().objectives},
+                       objectives={o.name: o.direction for o in spec.objectives},
                        varied=[f"setting.{d.name}" for d in spec.vary])
     return table
 

@@ -8,6 +8,9 @@ Bases:
 - ``events`` / ``events_rcs``: the conv LIF SNN trained directly on saccade-digit events, without
   and with AOI's RCS regulariser, T = 10 bins; calibrated on the training split with dropout on
   (AOI's recipe).
+
+The ``seed`` knob is the training seed of the base models (seed 0: the shipped ones) and the
+seed of the dropout masks drawn while calibrating the event bases.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from workbench.methods.early_exit import (
     outcome,
 )
 from workbench.network import SpikingNetwork, simulate
-from workbench.study import Objective, Study, knob, setting
+from workbench.study import BUDGETS, SEED_LIMIT, Objective, Study, knob, setting
 from workbench.trajectory import Trajectory
 from workbench.zoo import load_model
 
@@ -43,7 +46,6 @@ BASES = {
     "events_rcs": "the same event SNN trained with the RCS regulariser (α = 0.05), T = 10",
 }
 AOI_EPSILON = 0.01
-CALIBRATION_SEED = 0
 
 
 @dataclass
@@ -71,12 +73,13 @@ class BaseRun:
 
 
 @lru_cache(maxsize=4)
-def base_run(name: str) -> BaseRun:
-    """Simulate base ``name`` on its calibration and test data (cached per process)."""
+def base_run(name: str, seed: int = 0, budget: str = "full") -> BaseRun:
+    """Simulate base ``name`` (its model trained with ``seed`` on ``budget``) on its calibration
+    and test data (cached per process)."""
     device = default_device()
     if name == "digits_qcfs":
         data = load_digits_split()
-        ann, _ = load_model("digits_qcfs_ann", progress=False)
+        ann, _ = load_model("digits_qcfs_ann", progress=False, seed=seed, budget=budget)
         net = convert(ann, data["train"].x.to(device), initial="half").eval()
         cal_x = torch.cat([data["train"].x, data["val"].x]).to(device)
         cal_y = torch.cat([data["train"].y, data["val"].y])
@@ -89,13 +92,14 @@ def base_run(name: str) -> BaseRun:
         from workbench.datasets.saccade import digits_saccade_events
 
         events = digits_saccade_events()
-        net, _ = load_model("event_snn" if name == "events" else "event_snn_rcs", progress=False)
+        net, _ = load_model("event_snn" if name == "events" else "event_snn_rcs", progress=False,
+                            seed=seed, budget=budget)
         T = 10
         x_train, y_train = events.frames("train", T)
         x_test, y_test = events.frames("test", T)
         net.train()  # AOI calibrates with dropout on: honest, less over-confident gaps
         with torch.random.fork_rng(devices=[]):  # seeded masks: calibration is reproducible
-            torch.manual_seed(CALIBRATION_SEED)
+            torch.manual_seed(seed)
             calibration = simulate(net, x_train.to(device), T)
         net.eval()
         return BaseRun(name, net, calibration, y_train, simulate(net, x_test.to(device), T),
@@ -136,6 +140,10 @@ class EarlyExitSetting:
                               "unstable (ε)", low=0.0, high=0.5)
     dc_tolerance: float = knob(0.0, "Dynamic Confidence: calibration accuracy it may give up",
                                low=0.0, high=0.1)
+    seed: int = knob(0, "training seed of the base model and of its calibration's dropout masks "
+                     "(0: the shipped model)", low=0, high=SEED_LIMIT, integer=True)
+    budget: str = knob("full", "training budget of a base model that is not shipped",
+                       choices=tuple(BUDGETS))
 
 
 @dataclass(frozen=True)
@@ -148,7 +156,7 @@ class EarlyExitResult:
 
 
 def run(setting: EarlyExitSetting) -> EarlyExitResult:
-    base = base_run(setting.base)
+    base = base_run(setting.base, setting.seed, setting.budget)
     return EarlyExitResult(setting, base, calibrated_policies(base, setting.aoi_epsilon,
                                                               setting.dc_tolerance))
 
@@ -196,4 +204,4 @@ STUDY = Study(name="early-exit", title="Stopping early: Dynamic Confidence and A
                           Objective("mean_steps", "minimize", "Dynamic Confidence mean exit step"),
                           Objective("loihi_joules", "minimize",
                                     "Dynamic Confidence SNN J per inference on Loihi")),
-              measure=objectives)
+              measure=objectives, seed_kind="training")

@@ -5,13 +5,15 @@ energy per second of sequence on every target.
 The six predictors (``KINDS``): the ANN re-run at every SNN step, the ANN at the initialization
 rate with its prediction held, the SNN alone from a zero state, the hybrid, and two ablations
 (no state init: the ANN sets only the readout; no consistency loss: ρ = 0).
+
+The ``seed`` knob is the training seed of every pose model (seed 0: the shipped ones).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -40,7 +42,7 @@ from workbench.methods.hybrid_data import (
     pose_sequences,
 )
 from workbench.network import simulate
-from workbench.study import Study, knob, setting
+from workbench.study import BUDGETS, SEED_LIMIT, Study, check_budget, knob, setting
 from workbench.trajectory import Trajectory
 
 # SNN variants: (how each window starts, trained with the consistency loss)
@@ -70,6 +72,14 @@ class HybridConfig:
     rho: float = 0.05
     seed: int = 0
     data: StickFigureConfig = field(default_factory=StickFigureConfig)
+
+
+def training_config(seed: int = 0, budget: str = "full") -> HybridConfig:
+    """The pose models' training config with ``seed`` on ``budget`` (tiny: one epoch each)."""
+    epochs = BUDGETS[check_budget(budget)]
+    config = HybridConfig(seed=seed)
+    return config if epochs is None else replace(
+        config, ann_epochs=epochs, snn_epochs=epochs, snn_finetune_epochs=epochs)
 
 
 @lru_cache(maxsize=4)
@@ -329,6 +339,10 @@ class HybridSetting:
     snn_rate_hz: int = knob(BASE_RATE, "SNN timestep rate", unit="Hz", choices=tuple(PREPARED))
     init_rate_hz: float = knob(10.0, "ANN initialization rate (must divide the SNN rate)",
                                unit="Hz", choices=(2.0, 5.0, 10.0, 20.0))
+    seed: int = knob(0, "training seed of every pose model (0: the shipped ones)", low=0,
+                     high=SEED_LIMIT, integer=True)
+    budget: str = knob("full", "training budget of models that are not shipped",
+                       choices=tuple(BUDGETS))
 
 
 @dataclass(frozen=True)
@@ -342,8 +356,9 @@ class HybridResult:
 def run_setting(setting: HybridSetting) -> HybridResult:
     """The ANN at both rates and every variant trained at this SNN rate."""
     kinds = ("ann_high_rate", "ann_held", *PREPARED[setting.snn_rate_hz])
-    return HybridResult(setting, tuple(study_run(kind, setting.snn_rate_hz, setting.init_rate_hz)
-                                       for kind in kinds))
+    config = training_config(setting.seed, setting.budget)
+    return HybridResult(setting, tuple(study_run(kind, setting.snn_rate_hz, setting.init_rate_hz,
+                                                 config) for kind in kinds))
 
 
 def _prepare_lines(progress: bool) -> list[str]:
@@ -387,4 +402,5 @@ STUDY = Study(
     setting=HybridSetting, run=run_setting,
     rows=lambda result: pd.DataFrame([summary_row(r) for r in result.runs]),
     prepare=_prepare_lines, notes=notes,
-    report_settings=lambda: [HybridSetting(snn_rate_hz=rate) for rate in PREPARED])
+    report_settings=lambda: [HybridSetting(snn_rate_hz=rate) for rate in PREPARED],
+    seed_kind="training")

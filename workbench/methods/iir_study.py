@@ -1,10 +1,13 @@
 """The IIR study: the T = 5 → 1 chain and its equal-budget baselines on the digits and on a
 harder, noisy version of them, with accuracy, per-layer firing rates, training time and energy.
+
+The ``seed`` knob is the training seed of the ANN, the chain and its baselines (seed 0: the
+shipped ones).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import pandas as pd
@@ -15,7 +18,7 @@ from workbench.energy import energy_report
 from workbench.errors import WorkbenchError
 from workbench.methods.iir import SETTINGS, IIRConfig, cached_chain
 from workbench.network import simulate
-from workbench.study import Study, knob, setting
+from workbench.study import BUDGETS, SEED_LIMIT, Study, check_budget, knob, setting
 from workbench.trajectory import SILENT_RATE, silent_layers
 from workbench.zoo import load_model, task_data
 
@@ -26,30 +29,43 @@ LABELS = {"T5": "IIR T=5", "T4": "IIR T=4", "T3": "IIR T=3", "T2": "IIR T=2", "T
           "converted_T1": "converted, T=1, untrained"}
 
 
+def chain_config(seed: int = 0, budget: str = "full") -> IIRConfig:
+    """The chain's training config with ``seed`` on ``budget`` (tiny: one epoch per stage)."""
+    epochs = BUDGETS[check_budget(budget)]
+    config = IIRConfig(seed=seed)
+    return config if epochs is None else replace(config, first_epochs=epochs, stage_epochs=epochs)
+
+
 @lru_cache(maxsize=2)
-def study(dataset: str, progress: bool = False):
-    """(ANN, data splits, {setting: (net, metrics)}) of one dataset (trained once, cached)."""
+def study(dataset: str, progress: bool = False, seed: int = 0, budget: str = "full"):
+    """(ANN, data splits, {setting: (net, metrics)}) of one dataset, trained with ``seed`` on
+    ``budget`` (trained once, cached)."""
     if dataset not in DATASETS:
         raise WorkbenchError(f"unknown IIR dataset {dataset!r}; available: {', '.join(DATASETS)}")
     model, task = DATASETS[dataset]
-    ann, meta = load_model(model, progress=progress)
+    ann, meta = load_model(model, progress=progress, seed=seed, budget=budget)
     data, _ = task_data(task)
-    return ann.cpu().eval(), data, cached_chain(ann.cpu(), meta, data, IIRConfig(), progress)
+    return ann.cpu().eval(), data, cached_chain(ann.cpu(), meta, data, chain_config(seed, budget),
+                                                progress)
 
 
-def evaluate_setting(dataset: str, setting: str):
+def evaluate_setting(dataset: str, setting: str, seed: int = 0, budget: str = "full"):
     """Test trajectory (counts) of one setting at its T, and the network."""
-    _, data, results = study(dataset)
+    _, data, results = study(dataset, seed=seed, budget=budget)
     net, metrics = results[setting]
     return simulate(net, data["test"][0], metrics["T"]), net, metrics
 
 
 @setting
 class IIRSetting:
-    """The IIR study's knob: which data the chain and its baselines were trained on."""
+    """The IIR study's knobs: which data the chain and its baselines were trained on, and how."""
 
     dataset: str = knob("digits", "training data: 8×8 digits, or the same with pixel noise",
                         choices=tuple(DATASETS))
+    seed: int = knob(0, "training seed of the ANN, the chain and its baselines (0: shipped)",
+                     low=0, high=SEED_LIMIT, integer=True)
+    budget: str = knob("full", "training budget of models that are not shipped",
+                       choices=tuple(BUDGETS))
 
 
 @dataclass(frozen=True)
@@ -63,8 +79,9 @@ class IIRResult:
 
 
 def run(setting: IIRSetting) -> IIRResult:
-    ann, data, _ = study(setting.dataset)
-    runs = {stage: evaluate_setting(setting.dataset, stage) for stage in SETTINGS}
+    s = setting
+    ann, data, _ = study(s.dataset, seed=s.seed, budget=s.budget)
+    runs = {stage: evaluate_setting(s.dataset, stage, s.seed, s.budget) for stage in SETTINGS}
     with torch.no_grad():
         ann_accuracy = float((ann(data["test"][0]).argmax(-1) == data["test"][1]).float().mean())
     return IIRResult(setting, runs, data["test"][1], ann_accuracy)
@@ -111,4 +128,5 @@ def notes(table: pd.DataFrame) -> list[str]:
 
 STUDY = Study(name="iir", title="IIR-SNN: the T = 5 → 1 chain against equal-budget baselines",
               setting=IIRSetting, run=run, rows=rows, prepare=prepare,
-              report_settings=lambda: [IIRSetting(d) for d in DATASETS], notes=notes)
+              report_settings=lambda: [IIRSetting(d) for d in DATASETS], notes=notes,
+              seed_kind="training")

@@ -5,7 +5,8 @@ one objective (mean accuracy over T ∈ {2, 4, 8, 16, 64}) and one budget: the c
 over its θ scale and v₀ ∈ {0, θ/2}, the adaptive modes over their six constants starting from the
 published ones. The results are stored in the cache. Spike confidences are measured on the
 training split for each setting's own ungated network; gated rows are the mean over
-:data:`GATE_SEEDS` gate seeds.
+``gate_seeds`` gate seeds (:data:`GATE_SEEDS` in the report), the block of gate seeds
+``seed · gate_seeds …`` of the ``seed`` knob, so that different seeds never share a draw.
 
 The study uses static (direct-encoded) digits only: a converted network assumes a stationary
 input per step, and the paper makes no event-data claim.
@@ -40,8 +41,9 @@ from workbench.methods.msat import (
 from workbench.network import SpikingNetwork, simulate
 from workbench.neurons import INITIAL_POTENTIALS
 from workbench.study import (
+    SEED_LIMIT,
     Study,
-        curve_objectives,
+    curve_objectives,
     curve_study_objectives,
     knob,
     setting,
@@ -148,6 +150,8 @@ class MSATSetting:
                                   "layer's measured confidence", choices=(False, True))
     gate_seeds: int = knob(1, "gate seeds averaged (gated settings)", low=1, high=20,
                            integer=True)
+    seed: int = knob(0, "which block of gate seeds (gated settings): seed · gate_seeds onwards",
+                     low=0, high=SEED_LIMIT, integer=True)
     name: str = ""  # the row label in reports; not a knob
 
     @classmethod
@@ -175,9 +179,11 @@ class MSATResult:
 
 
 def run(setting: MSATSetting) -> MSATResult:
-    """Simulate the test split for every gate seed (one when ungated)."""
+    """Simulate the test split for every gate seed of the setting's block (one run when
+    ungated)."""
     y = prepared().splits["test"][1]
-    seeds = range(setting.gate_seeds if setting.spike_confidence else 1)
+    n = setting.gate_seeds if setting.spike_confidence else 1
+    seeds = range(setting.seed * n, (setting.seed + 1) * n)
     curves, spikes, early = [], [], []
     for seed in seeds:
         net = network(setting.candidate, setting.balance, setting.spike_confidence, seed)
@@ -268,4 +274,4 @@ STUDY = Study(name="msat", title="MSAT: constant vs adaptive thresholds, spike c
               setting=MSATSetting, run=run, rows=rows, prepare=prepare,
               report_settings=report_settings, notes=notes, row_key=("T",),
               objectives=curve_study_objectives(OBJECTIVE_T),
-              measure=lambda table: curve_objectives(table, OBJECTIVE_T))
+              measure=lambda table: curve_objectives(table, OBJECTIVE_T), seed_kind="gate")
