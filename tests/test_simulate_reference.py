@@ -20,7 +20,13 @@ import torch
 from torch import nn
 
 from workbench import network
-from workbench.network import SpikingNetwork, TimeSharedDropout, connection_counts, simulate
+from workbench.network import (
+    NonFiniteError,
+    SpikingNetwork,
+    TimeSharedDropout,
+    connection_counts,
+    simulate,
+)
 from workbench.neurons import SpikingCell
 
 # conv_net's widest layer holds 8·8·8 neurons: 2 KiB per sample per step
@@ -233,3 +239,21 @@ def test_step_by_step_where_a_block_would_change_the_run(case):
     net.layers.flatten.rows.clear()
     simulate(net, x, 12, **kwargs)
     assert net.layers.flatten.rows == [6] * 12
+
+
+@pytest.mark.parametrize("stop_step, fails", [(2, False), (3, True)])
+def test_a_membrane_overflowing_after_its_sample_stopped_is_no_error(stop_step, fails):
+    """Inside a block a stopped sample runs on to the block's end; what it computes after its
+    stop (here an infinite membrane from step 3) must not count."""
+    net = SpikingNetwork([("fc1", nn.Linear(1, 1)), ("spike1", SpikingCell(1.0)),
+                          ("fc2", nn.Linear(1, 2))], (1,)).eval()
+    with torch.no_grad():
+        net.layers.fc1.weight.fill_(1.0)
+        net.layers.fc1.bias.zero_()
+    x = torch.tensor([[1.5e38], [0.5]])  # v: 1.5e38, 3e38, then inf
+    stops = torch.tensor([stop_step, 4])
+    if fails:
+        with pytest.raises(NonFiniteError, match="'spike1'.*step 3"):
+            simulate(net, x, 4, stop=stops)
+    else:
+        assert simulate(net, x, 4, stop=stops).stop_steps.tolist() == [2, 4]
