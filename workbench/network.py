@@ -9,6 +9,11 @@ Operation counts are exact and cheap: a stage fed by binary spikes (or event cou
 and pooling) comes from a connection map computed once per stage; a stage fed by analog values
 is charged its dense MACs. Samples that stop early are dropped from the batch, so their counts
 and readout freeze and no compute is spent on them.
+
+``simulate`` evaluates a stage over a block of timesteps at once where nothing must see every
+step (time-blocked, as SpikingJelly's multi-step mode): one layer call on the block's k·B rows,
+then the cell stepping through the k steps. A precomputed stop inside a block masks the
+sample's later steps and drops it after the block.
 """
 
 from __future__ import annotations
