@@ -8,7 +8,8 @@ Operation counts are exact and cheap: a stage fed by binary spikes (or event cou
 Σ input × fan-out, where the fan-out of every input element (which depends on padding, stride
 and pooling) comes from a connection map computed once per stage; a stage fed by analog values
 is charged its dense MACs. Samples that stop early are dropped from the batch, so their counts
-and readout freeze and no compute is spent on them.
+and readout freeze and no compute is spent on them (after the block of timesteps, below, that
+they stop in).
 
 ``simulate`` evaluates a stage over a block of timesteps at once where nothing must see every
 step (time-blocked, as SpikingJelly's multi-step mode): one layer call on the block's k·B rows,
