@@ -30,7 +30,7 @@ from workbench.network import (
 from workbench.neurons import SpikingCell
 
 # conv_net's widest layer holds 8·8·8 neurons: 2 KiB per sample per step
-BLOCKS = {"step by step": 1, "blocks of 3 steps": 3 * 6 * 2048, "whole run": None}
+BLOCKS = {"step by step": 1, "blocks of a few steps": 3 * 6 * 2048, "whole run": None}
 
 
 @pytest.fixture(params=BLOCKS.values(), ids=BLOCKS.keys())
