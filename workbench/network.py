@@ -392,9 +392,10 @@ def simulate(
 
 BLOCK_BYTES = {"cpu": 16 * 2**20, "cuda": 256 * 2**20}
 """Budget of time-blocked evaluation per device type: a block takes as many timesteps as keep
-the widest stage's activations [k, B, ...] within this many bytes. A CPU gains little past a
-few MB (its GEMMs are efficient from a few hundred rows); a GPU saves a kernel launch per layer
-and step for every step it adds."""
+the widest stage's activations [k, B, ...] within this many bytes (a run's peak memory is a few
+times this: a stage's input, output and spikes live at once). A CPU gains little past a few MB
+(its GEMMs are efficient from a few hundred rows); a GPU saves a kernel launch per layer and
+step for every step it adds."""
 
 
 def _blockable(net: SpikingNetwork, stop, observe: Observer | None, check_steps: bool) -> bool:
