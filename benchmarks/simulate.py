@@ -8,7 +8,10 @@ interleaved in one process; the figures are medians. The device comes from
 ``workbench.device.default_device`` (CUDA when present: batches up to 4096).
 
     python benchmarks/simulate.py [--threads 2] [--T 32] [--repeats 7] [--batches 32 256]
-                                  [--networks digits event VGG MLP]
+                                  [--networks digits event VGG MLP] [--block-mb 256]
+
+``--block-mb`` sets the budget of ``simulate``'s time-blocked evaluation on the device (the
+activations of one block of timesteps; 0: step by step), to tune ``BLOCK_BYTES``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from torch import nn
 from workbench.convert import convert, fold_batchnorm
 from workbench.device import default_device, set_threads
 from workbench.models import event_snn
-from workbench.network import SpikingNetwork, TimeSharedDropout, simulate
+from workbench.network import BLOCK_BYTES, SpikingNetwork, TimeSharedDropout, simulate
 from workbench.neurons import SpikingCell
 
 Run = Callable[[], object]
@@ -163,12 +166,18 @@ def main() -> None:
                         help="default: 32 256 on the CPU, 32 256 1024 4096 on CUDA")
     parser.add_argument("--networks", nargs="+", default=None, metavar="WORD",
                         help="only the networks whose name contains one of these words")
+    parser.add_argument("--block-mb", type=float, default=None,
+                        help="budget of a block of timesteps in MB (default: BLOCK_BYTES)")
     args = parser.parse_args()
     threads = set_threads(args.threads)
     device = default_device()
+    if args.block_mb is not None:
+        BLOCK_BYTES[device.type] = max(1, int(args.block_mb * 2**20))
+    budget = BLOCK_BYTES.get(device.type, BLOCK_BYTES["cpu"]) / 2**20
     batches = args.batches or ([32, 256, 1024, 4096] if device.type == "cuda" else [32, 256])
     T = args.T
-    print(f"device {device}, {threads} threads, T={T}, median of {args.repeats} interleaved runs")
+    print(f"device {device}, {threads} threads, T={T}, median of {args.repeats} interleaved runs, "
+          f"blocks of timesteps up to {budget:g} MB")
     print(f"{'network':<22} {'B':>5} {'SNN sample·steps/s':>19} {'ANN samples/s':>14} "
           f"{'SNN/ANN':>8} {'SNN peak MB':>12}  peers (sample·steps/s); ours / fastest peer")
     with torch.no_grad():

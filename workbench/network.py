@@ -8,7 +8,13 @@ Operation counts are exact and cheap: a stage fed by binary spikes (or event cou
 Σ input × fan-out, where the fan-out of every input element (which depends on padding, stride
 and pooling) comes from a connection map computed once per stage; a stage fed by analog values
 is charged its dense MACs. Samples that stop early are dropped from the batch, so their counts
-and readout freeze and no compute is spent on them.
+and readout freeze and no compute is spent on them (after the block of timesteps, below, that
+they stop in).
+
+``simulate`` evaluates a stage over a block of timesteps at once where nothing must see every
+step (time-blocked, as SpikingJelly's multi-step mode): one layer call on the block's k·B rows,
+then the cell stepping through the k steps. A precomputed stop inside a block masks the
+sample's later steps and drops it after the block.
 """
 
 from __future__ import annotations
@@ -384,103 +390,175 @@ def simulate(
     raise NonFiniteError(found)
 
 
+BLOCK_BYTES = {"cpu": 16 * 2**20, "cuda": 256 * 2**20}
+"""Budget of time-blocked evaluation per device type: a block takes as many timesteps as keep
+the widest stage's activations [k, B, ...] within this many bytes (a run's peak memory is a few
+times this: a stage's input, output and spikes live at once). A CPU gains little past a few MB
+(its GEMMs are efficient from a few hundred rows); a GPU saves a kernel launch per layer and
+step for every step it adds."""
+
+
+def _blockable(net: SpikingNetwork, stop, observe: Observer | None, check_steps: bool) -> bool:
+    """Whether the run may evaluate several timesteps per layer call: nothing reads the readout
+    or a cell between steps (no stop rule, observer or step-wise check), and every stage treats
+    the k·B rows of a block as it treats the B rows of each step (no dropout or batch-norm
+    statistics in training mode, no time-shared mask to draw, no hooks that would see k·B
+    rows)."""
+    return (not callable(stop) and observe is None and not check_steps
+            and all(_repeatable(stage.ops) for stage in net.stages)
+            and not any(m.training and m.p > 0 for m in net.modules()
+                        if isinstance(m, TimeSharedDropout)))
+
+
+def _block_steps(widths: Sequence[Tensor | torch.Size], rows: int, itemsize: int,
+                 device: torch.device) -> int:
+    """Timesteps per block that keep the widest of the stage inputs and cells (``widths``:
+    tensors or shapes of one sample's elements) within the budget for ``rows`` samples."""
+    widest = max(w.numel() for w in widths)
+    budget = BLOCK_BYTES.get(device.type, BLOCK_BYTES["cpu"])
+    return max(1, budget // (rows * itemsize * widest))
+
+
 def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps,
          observe, check_steps=False) -> Trajectory:
-    """The simulation loop. Membranes are checked for finiteness once, on the final (or
-    dropped) states: a NaN membrane never fires and never resets, so it persists to the end of
-    the run. ``check_steps`` checks every cell after every step instead, naming the step."""
+    """The simulation loop, over blocks of timesteps: each stage runs its layers once on a
+    block's inputs [k·B, ...], then its cell steps through the k timesteps (state carried
+    across blocks). A block is one step when something must see every step (see
+    :func:`_blockable`): a stop rule drops samples after each step. Precomputed stop steps
+    mask a block's steps after a sample's stop and drop the sample after the block.
+
+    Membranes are checked for finiteness once, on the final (or dropped) states: a NaN
+    membrane never fires and never resets, so it persists to the end of the run.
+    ``check_steps`` checks every cell after every step instead, naming the step."""
     stages = net.stages
     active = torch.arange(B, device=device)
     states: list = [None] * len(stages)
     readout = init_state.get("readout")
     last_readout = None
-    readouts, actives, active_row = [], [], None
-    counts = {s.name: [] for s in stages if s.cell is not None}
+    readouts, actives = [], []  # per step [B, K]; per block [k, B]
+    counts = {s.name: [] for s in stages if s.cell is not None}  # per block [k, B]
     synops = {s.name: [] for i, s in enumerate(stages) if i > 0 or not static}
-    rec = {k: ([], [], []) for k in record}
-    recorded_neurons, neurons, macs, analog, fanouts = {}, {}, {}, (), {}
+    rec = {k: ([], [], []) for k in record}  # per step
+    recorded_neurons, shapes, macs, analog, fanouts = {}, {}, {}, (), {}  # (shapes: per cell)
+    blocked = _blockable(net, stop, observe, check_steps)
 
     # Without autograd or an observer nobody else holds a membrane, so the constant-θ cells
     # update theirs in place (SpikingCell.step_); others take the general forward.
     in_place = not torch.is_grad_enabled() and observe is None
-    steps = [stage.cell.step_ if in_place and isinstance(stage.cell, SpikingCell)
-             and stage.cell.steps_in_place() and not _hooked(stage.cell) else stage.cell
-             for stage in stages[:-1]]
+    fused = [in_place and isinstance(stage.cell, SpikingCell) and stage.cell.steps_in_place()
+             and not _hooked(stage.cell) for stage in stages[:-1]]
     # Direct encoding feeds the same tensor every step: its first stage runs once per run.
     first = stages[0].ops(inputs) if static and _repeatable(stages[0].ops) else None
 
-    def full(values: Tensor, fill: float = 0.0) -> Tensor:
-        """Scatter values of the active samples into a full-batch tensor."""
-        if values.shape[0] == B:
+    def full(values: Tensor, live: Tensor | None = None) -> Tensor:
+        """Values [k, B', ...] of the active samples → [k, B, ...], zero for the samples that
+        have stopped (left the batch, or ``live`` [k, B'] False: stopped inside the block)."""
+        if live is not None:
+            values = torch.where(live.view(*live.shape, *(1,) * (values.dim() - 2)), values, 0)
+        if values.shape[1] == B:
             return values
-        out = torch.full((B, *values.shape[1:]), fill, dtype=values.dtype, device=device)
-        return out.index_put((active,), values)
+        out = values.new_zeros((values.shape[0], B, *values.shape[2:]))
+        out[:, active] = values
+        return out
 
-    for t in range(T):
-        h = inputs if static else inputs[t]
-        if h.shape[0] != active.numel():
-            h = h[active]
+    t = 0  # steps done
+    while t < T:
+        # The first step runs alone: it measures the stages that size the later blocks.
+        k = 1 if t == 0 or not blocked else min(T - t, _block_steps(
+            [*fanouts.values(), *shapes.values()], active.numel(), inputs.element_size(), device))
+        live, stopping = None, ()  # [k, B'] masks; the steps after which samples stop
+        if stop_steps is not None:
+            left, now = stop_steps[active], torch.arange(t, t + k, device=device)[:, None]
+            live = left > now
+            ends = (left == now + 1) & (now + 1 < T)  # (no sample is dropped after step T)
+            stopping = set(ends.any(1).nonzero().flatten().tolist())
+            live = None if live.all() else live
+        whole = active.numel() == B
+        if static:
+            h = (inputs if whole else inputs[active]).unsqueeze(0)
+        else:
+            h = inputs[t:t + k] if whole else inputs[t:t + k, active]
         events = None if static else h  # the stage's input as event counts (None: analog)
         for i, stage in enumerate(stages):
-            if t == 0 and i not in fanouts:
-                fanout, macs[stage.name] = net.stage_profile(i, tuple(h.shape[1:]))
+            if i not in fanouts:
+                fanout, macs[stage.name] = net.stage_profile(i, tuple(h.shape[2:]))
                 fanouts[i] = fanout.flatten()
                 if events is None:
                     analog = (*analog, stage.name)
             if events is not None:  # Σ input spikes (or events) × their fan-out: one mat-vec
-                synops[stage.name].append(full(events.detach().flatten(1) @ fanouts[i]))
+                synops[stage.name].append(full(events.detach().flatten(2) @ fanouts[i], live))
             if i == 0 and first is not None:
-                h = first if active.numel() == B else first[active]
-            elif i > 0 and h is events:
-                h = _ops_on_spikes(stage.ops, h)
+                h = (first if whole else first[active]).expand(k, -1, *first.shape[1:])
             else:
-                h = stage.ops(h)
+                rows = h.flatten(0, 1)
+                rows = (_ops_on_spikes(stage.ops, rows) if i > 0 and h is events
+                        else stage.ops(rows))
+                h = rows.unflatten(0, h.shape[:2])
             if stage.cell is None:
                 break
-            if states[i] is None:
+            state = states[i]
+            if state is None:
                 v0 = init_state.get(stage.name)
-                states[i] = (stage.cell.initial_state(h) if v0 is None  # (a copy: ours to update)
-                             else state_from_membrane(stage.cell, v0.to(device, copy=True)))
-            z, states[i] = steps[i](h, states[i])
-            if check_steps:
-                _check_membrane(stage.name, states[i], t + 1)
-            if observe is not None:
-                observe(t, stage.name, z, states[i])
-            if t == 0:
-                neurons[stage.name] = z[0].numel()
-            counts[stage.name].append(full(z.detach().flatten(1).sum(1)))
-            if stage.name in rec:
-                _record_step(rec[stage.name], z, states[i], stage.cell, record[stage.name],
-                             recorded_neurons, stage.name, full)
-            # the synapses receive spikes or their charge z·θ; the counts above saw events
-            h, events = stage.cell.transmit(z, states[i]), z
-        if readout is None:
-            readout = h
-        else:  # (λ_out = 1: the product would be the same bits, one op per step less)
-            readout = readout + h if net.readout_leak == 1.0 else net.readout_leak * readout + h
-        last_readout = full(readout) if last_readout is None else (
-            last_readout.index_put((active,), readout) if readout.shape[0] != B else readout)
-        readouts.append(last_readout)
-        if active_row is None:  # the same row until a sample stops
-            active_row = full(torch.ones_like(active, dtype=torch.bool), False)
-        actives.append(active_row)
-        if t + 1 < T and (stop is not None):
-            if stop_steps is not None:
-                done = stop_steps[active] <= t + 1
-            else:
-                done = torch.as_tensor(stop(t + 1, readout), device=device, dtype=torch.bool)
-                if done.shape != active.shape:
-                    raise WorkbenchError(f"stop rule returned shape {tuple(done.shape)}, "
-                                         f"expected ({active.numel()},)")
-            if done.any():
-                keep = ~done
+                state = (stage.cell.initial_state(h[0]) if v0 is None  # (a copy: ours to update)
+                         else state_from_membrane(stage.cell, v0.to(device, copy=True)))
+            zs, sent = [], []
+            # an in-place cell writes its spikes straight into the block: no stacking copy
+            block = h.new_empty(h.shape) if fused[i] and k > 1 else None
+            for j in range(k):
+                z, state = (stage.cell(h[j], state) if not fused[i] else
+                            stage.cell.step_(h[j], state, None if block is None else block[j]))
+                if check_steps:
+                    _check_membrane(stage.name, state, t + j + 1)
+                if j in stopping:  # as the step-by-step loop checks a sample it drops
+                    _check_membrane(stage.name, _index_state(state, ends[j]), None)
+                if observe is not None:
+                    observe(t + j, stage.name, z, state)
+                if stage.name in rec:
+                    _record_step(rec[stage.name], z, state, record[stage.name],
+                                 recorded_neurons, stage.name, full,
+                                 None if live is None else live[j:j + 1])
+                zs.append(z)
+                # the synapses receive spikes or their charge z·θ; the counts see events
+                sent.append(stage.cell.transmit(z, state))
+            states[i] = state
+            z = block if block is not None else (
+                zs[0].unsqueeze(0) if k == 1 else torch.stack(zs))
+            shapes[stage.name] = z.shape[2:]
+            counts[stage.name].append(full(z.detach().flatten(2).sum(2), live))
+            h = z if all(s is z_j for s, z_j in zip(sent, zs, strict=True)) else (
+                sent[0].unsqueeze(0) if k == 1 else torch.stack(sent))
+            events = z
+        for j in range(k):
+            step = h[j]
+            if readout is None:
+                new = step
+            else:  # (λ_out = 1: the product would be the same bits, one op per step less)
+                new = readout + step if net.readout_leak == 1.0 else net.readout_leak * readout + step
+            readout = new if live is None else torch.where(live[j, :, None], new, readout)
+            last_readout = full(readout[None])[0] if last_readout is None else (
+                last_readout.index_put((active,), readout) if not whole else readout)
+            readouts.append(last_readout)
+        actives.append(full(torch.ones((k, active.numel()), dtype=torch.bool, device=device)
+                            if live is None else live))
+        t += k
+        if stop is None or (stop_steps is None and t == T):
+            continue
+        if stop_steps is not None:  # (those stopped inside the block run on to its end)
+            done = stop_steps[active] <= min(t, T - 1)
+        else:
+            done = torch.as_tensor(stop(t, readout), device=device, dtype=torch.bool)
+            if done.shape != active.shape:
+                raise WorkbenchError(f"stop rule returned shape {tuple(done.shape)}, "
+                                     f"expected ({active.numel()},)")
+        if done.any():
+            keep = ~done
+            if stop_steps is None:  # (precomputed stops were checked at their step above)
                 _check_states(stages, [_index_state(s, done) for s in states])
-                active, active_row = active[keep], None
-                readout = readout[keep]
-                states = [_index_state(s, keep) for s in states]
-                if active.numel() == 0:
-                    _pad_after_all_stopped(t, T, readouts, actives, counts, synops, rec)
-                    break
+            active, readout = active[keep], readout[keep]
+            states = [_index_state(s, keep) for s in states]
+            if active.numel() == 0:
+                _pad_after_all_stopped(T - t, readouts, actives, counts, synops, rec)
+                break
 
     _check_states(stages, states)
     readouts = torch.stack(readouts)
@@ -495,16 +573,17 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
         if th and th[0] is not None:
             thresholds[name] = torch.stack(th)
         else:
-            theta = cells[name].threshold.detach().flatten()
-            thresholds[name] = theta if theta.numel() == 1 else theta[recorded_neurons[name]]
+            theta = cells[name].threshold.detach()  # (per neuron, or broadcast, e.g. per channel)
+            thresholds[name] = theta.flatten() if theta.numel() == 1 else (
+                theta.expand(shapes[name]).flatten()[recorded_neurons[name]])
     return Trajectory(
         readout=readouts,
-        active=torch.stack(actives),
-        spike_counts={k: torch.stack(v) for k, v in counts.items()},
-        synaptic_ops={k: torch.stack(v) for k, v in synops.items()},
+        active=torch.cat(actives),
+        spike_counts={k: torch.cat(v) for k, v in counts.items()},
+        synaptic_ops={k: torch.cat(v) for k, v in synops.items()},
         analog_stages=analog,
         dense_macs=macs,
-        neurons=neurons,
+        neurons={name: shape.numel() for name, shape in shapes.items()},
         spikes={k: torch.stack(v[0]) for k, v in rec.items()},
         membrane={k: torch.stack(v[1]) for k, v in rec.items()},
         thresholds=thresholds,
@@ -512,19 +591,25 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
     )
 
 
-def _record_step(store, z, state, cell, index, recorded_neurons, name, full) -> None:
+def _record_step(store, z, state, index, recorded_neurons, name, full, live) -> None:
+    """Keep one step's spikes, membranes and thresholds of the recorded neurons, as full-batch
+    tensors [B, N] (``full`` with the step's ``live`` mask [1, B'] scatters them)."""
     spikes, membrane, thresholds = store
     flat_z = z.detach().flatten(1)
     if name not in recorded_neurons:
         recorded_neurons[name] = (torch.arange(flat_z.shape[1]) if index is None else index)
     idx = recorded_neurons[name].to(z.device)
-    spikes.append(full(flat_z[:, idx].to(torch.uint8)))
-    membrane.append(full(state.v.detach().flatten(1)[:, idx]))
+
+    def scatter(values: Tensor) -> Tensor:
+        return full(values[None], live)[0]
+
+    spikes.append(scatter(flat_z[:, idx].to(torch.uint8)))
+    membrane.append(scatter(state.v.detach().flatten(1)[:, idx]))
     theta = getattr(state, "threshold", None)
     if theta is None:
         thresholds.append(None)
     else:
-        thresholds.append(full(theta.detach().expand_as(state.v).flatten(1)[:, idx]))
+        thresholds.append(scatter(theta.detach().expand_as(state.v).flatten(1)[:, idx]))
 
 
 class NonFiniteError(WorkbenchError):
@@ -554,17 +639,15 @@ def _check_states(stages, states) -> None:
             _check_membrane(stage.name, state, None)
 
 
-def _pad_after_all_stopped(t, T, readouts, actives, counts, synops, rec) -> None:
-    """Every sample stopped after step t+1: the remaining steps repeat the frozen readout."""
-    for _ in range(t + 1, T):
-        readouts.append(readouts[-1])
-        actives.append(torch.zeros_like(actives[-1]))
-        for series in (*counts.values(), *synops.values()):
-            series.append(torch.zeros_like(series[-1]))
-        for spikes, membrane, thresholds in rec.values():
-            spikes.append(torch.zeros_like(spikes[-1]))
-            membrane.append(torch.zeros_like(membrane[-1]))  # not simulated, as in full()
-            thresholds.append(None if thresholds[-1] is None else torch.zeros_like(thresholds[-1]))
+def _pad_after_all_stopped(steps, readouts, actives, counts, synops, rec) -> None:
+    """Every sample has stopped with ``steps`` steps left: they repeat the frozen readout."""
+    readouts.extend([readouts[-1]] * steps)
+    actives.append(actives[-1].new_zeros((steps, actives[-1].shape[1])))
+    for series in (*counts.values(), *synops.values()):
+        series.append(series[-1].new_zeros((steps, series[-1].shape[1])))
+    for store in rec.values():
+        for series in store:  # (membranes were not simulated: zero, as in full())
+            series.extend([None if series[-1] is None else torch.zeros_like(series[-1])] * steps)
 
 
 def output(net: SpikingNetwork, inputs: Tensor, T: int | None = None) -> Tensor:

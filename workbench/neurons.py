@@ -200,20 +200,22 @@ class SpikingCell(nn.Module):
         """Whether :meth:`step_` applies: a constant θ and binary spikes (its only branch)."""
         return isinstance(self.policy, ConstantThreshold) and self.max_spikes == 1
 
-    def step_(self, x: Tensor, state: CellState) -> tuple[Tensor, CellState]:
+    def step_(self, x: Tensor, state: CellState, out: Tensor | None = None
+              ) -> tuple[Tensor, CellState]:
         """One inference step (no autograd) that updates ``state.v`` [B, *neurons] in place:
         the values of :meth:`forward` without its temporaries. For :meth:`steps_in_place`
-        cells and a membrane the caller owns (``simulate`` without an observer)."""
+        cells and a membrane the caller owns (``simulate`` without an observer). The spikes
+        go to ``out`` [B, *neurons] when given (one step's slot of a block of steps)."""
         theta = self.base_threshold()
         v = state.v if self._integrate_only else state.v.mul_(self.leak.clamp(0.0, 1.0))
         v.add_(x)  # λ·v first, then + x: the same two roundings as forward's ``λ·v + x``
         if self.reset == "subtract":
             # the comparison writes the float spikes directly: one pass instead of two
-            z = torch.gt(v, theta, out=torch.empty_like(v))
+            z = torch.gt(v, theta, out=torch.empty_like(v) if out is None else out)
             v.addcmul_(z, theta, value=-1.0)
         else:
             fired = torch.gt(v, theta)
-            z = fired.to(v.dtype)
+            z = fired.to(v.dtype) if out is None else out.copy_(fired)
             v.masked_fill_(fired, 0.0)
         return z, CellState(v=v)
 
