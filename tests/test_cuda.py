@@ -12,6 +12,8 @@ import pytest
 import torch
 from torch import nn
 
+from workbench.convert import convert
+from workbench.methods.msat import with_policy
 from workbench.network import SpikingNetwork, simulate
 from workbench.neurons import SpikingCell
 
@@ -72,3 +74,15 @@ def test_ordinary_network_agrees_within_tolerance():
     for name, counts in on_cpu.spike_counts.items():
         total = counts.sum()
         assert (on_gpu.spike_counts[name].cpu().sum() - total).abs() <= 1e-3 * total.clamp(min=1), name
+
+
+def test_converted_network_runs_where_its_calibration_data_lives():
+    """Conversion makes new cells (θ, λ on the CPU): they must follow the layers to CUDA, also
+    under MSAT's per-neuron thresholds, which are formed from θ."""
+    torch.manual_seed(0)
+    ann = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)).to(DEVICE)
+    x = torch.rand(16, 1, 8, 8, device=DEVICE)
+    snn = convert(ann, x)
+    assert {t.device.type for t in [*snn.parameters(), *snn.buffers()]} == {"cuda"}
+    trajectory = simulate(with_policy(snn, "MSAT"), x, 8)
+    assert trajectory.readout.device.type == "cuda"

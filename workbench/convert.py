@@ -210,7 +210,8 @@ def convert(ann: nn.Sequential, x_calib: Tensor, balance: str = "max", percentil
                 prev_scale = scale
             elif isinstance(module, PASS_THROUGH):
                 layers.append((name, module))
-    return SpikingNetwork(layers, input_shape=tuple(x_calib.shape[1:]))
+    # the new cells' thresholds and leaks are made on the CPU: move them beside the layers
+    return SpikingNetwork(layers, input_shape=tuple(x_calib.shape[1:])).to(x_calib.device)
 
 
 def scale_thresholds(net: SpikingNetwork, factor: float) -> SpikingNetwork:
