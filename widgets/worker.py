@@ -103,6 +103,12 @@ class Worker:
             self._finished = max(self._finished, generation)
             self._settled.notify_all()
 
+    def cancel(self) -> None:
+        """Ask the running request to stop (it still hands over what it returns)."""
+        with self._lock:
+            if self._job is not None:
+                self._job.stop.set()
+
     def wait(self, timeout: float = 60.0) -> None:
         """Block until the newest request's outcome was handed over (tests and scripts that
         deliver in the worker thread; a served page never waits)."""
