@@ -38,7 +38,9 @@ def _test_split():
 
 @lru_cache(maxsize=4)
 def _network(balance: str, initial: str):
+    """(SNN, ANN accuracy), the SNN in eval mode: every session reads it, none trains it."""
     snn, ann = basics_snn(balance, initial)
+    snn.eval()
     x, y = _test_split()
     return snn, evaluate(ann, x, y)
 

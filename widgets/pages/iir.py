@@ -75,8 +75,8 @@ class IIRPage(Page):
     def __init__(self, **values) -> None:
         super().__init__(**values)
         self.models = pn.pane.Markdown("Models: from the cache.", sizing_mode="stretch_width")
-        self.retrain_button = pn.widgets.Button(name="Retrain the chain", button_type="primary")
-        self.cancel_button = pn.widgets.Button(name="Cancel", button_type="warning",
+        self.retrain_button = pn.widgets.Button(label="Retrain the chain", color="primary")
+        self.cancel_button = pn.widgets.Button(label="Cancel", color="warning",
                                                disabled=True)
         self.retrain_button.on_click(self._retrain)
         self.cancel_button.on_click(lambda _: self.worker.cancel())

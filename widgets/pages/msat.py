@@ -35,7 +35,8 @@ CONSTANT_BOUNDS = (0.05, 5.0)  # the search range (0.1..3) and the published C =
 @lru_cache(maxsize=32)
 def mode_run(candidate: Candidate, confidence: bool):
     """(test trajectory, SIN observer, network) of one setting."""
-    net = msat_study.network(candidate, spike_confidence=confidence)
+    # eval mode: the network is shared by every session, and none trains it
+    net = msat_study.network(candidate, spike_confidence=confidence).eval()
     trajectory, observer = run_mode(net, MAX_T)
     return trajectory, observer, net
 
