@@ -166,3 +166,27 @@ def test_a_closed_session_frees_its_pages_worker():
     assert page.result is None and worker._closed
     with pytest.raises(RuntimeError, match="closed"):
         page.refresh()
+
+
+class BrokenPage(ToyPage):
+    title = "Broken"
+
+    def bounds(self) -> None:
+        raise WorkbenchError("its models are missing")
+
+
+def test_a_page_that_cannot_be_built_says_so_and_the_app_keeps_serving(monkeypatch):
+    import widgets.app
+
+    monkeypatch.setattr(widgets.app, "PAGES", {"Broken": BrokenPage, "Toy": ToyPage})
+    monkeypatch.setattr(type(pn.state), "session_args", property(
+        lambda self: {"page": [b"Toy"], "rate": [b"0.75"]}))
+    template = widgets.app.create_app()
+    [menu] = [o for o in template.sidebar if isinstance(o, pn.widgets.RadioButtonGroup)]
+    [toy] = template.main[0].objects
+    assert "rate=0.75" in str(toy.select(pn.pane.Str)[0].object)  # the URL set the page's knob
+    menu.value = "Broken"
+    [alert] = template.main[0].objects
+    assert isinstance(alert, pn.pane.Alert) and "its models are missing" in alert.object
+    menu.value = "Toy"
+    assert template.main[0].objects == [toy]  # the same page, its knobs kept

@@ -50,7 +50,8 @@ def served_app(*options: str, timeout: float = 120.0,
         deadline = time.monotonic() + timeout
         while True:
             try:
-                urllib.request.urlopen(url, timeout=5)
+                # one patient request: each retry would build another session of the first page
+                urllib.request.urlopen(url, timeout=max(5.0, deadline - time.monotonic()))
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
