@@ -5,6 +5,8 @@ event data for minutes on a fresh cache: its check is the Chromium smoke test.)"
 
 from __future__ import annotations
 
+import dataclasses
+
 import holoviews as hv
 import numpy as np
 import panel as pn
@@ -154,6 +156,11 @@ def test_early_exit_knobs_replay_the_policy_shown():
     o = outcome(run.test, run.test_labels, stops)
     point = shown(page, "AOI Top-K cutoff at ε=0.05")
     assert np.allclose(point.array()[0], [o.mean_steps, o.accuracy])
+    policies = early_exit.calibrated(page.settings.base)  # shared by every session: read-only
+    with pytest.raises(TypeError):
+        policies["Dynamic Confidence"] = None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        policies["Dynamic Confidence"].threshold = 0.5
     page.settings.T_max = 5
     page.wait()
     assert page.result[-1] == 5

@@ -10,6 +10,9 @@ histogram, exit marks, raster and energy views follow once the page's worker has
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 import holoviews as hv
 import numpy as np
 import panel as pn
@@ -22,6 +25,7 @@ from widgets.page import Page
 from workbench.energy import EnergyReport, energy_report, load_profiles
 from workbench.methods.early_exit import (
     DynamicConfidence,
+    StopPolicy,
     TopKCutoff,
     fixed_t_curve,
     oracle_curve,
@@ -42,9 +46,10 @@ SHOWN_SAMPLES = 6
 
 
 @pn.cache(max_items=8)
-def calibrated(base: str) -> dict:
-    """The base's calibrated policies (calibration data only)."""
-    return calibrated_policies(base_run(base))
+def calibrated(base: str) -> Mapping[str, StopPolicy]:
+    """The base's calibrated policies (calibration data only), read-only: every session
+    shares them."""
+    return MappingProxyType(calibrated_policies(base_run(base)))
 
 
 @pn.cache(max_items=32)
