@@ -64,7 +64,9 @@ def basics(page, presses: int) -> None:
 
 def early_exit(page, presses: int) -> None:
     first = wait_title(page, "Dynamic Confidence at c*=", timeout_ms=180_000)
-    start = float(re.search(r"c\*=([0-9.]+)", first).group(1))
+    arrow(page, ".noUi-handle")()  # untimed: the slider snaps c* to its 0.005 grid
+    snapped = wait_new_title(page, "Dynamic Confidence at c*=", first)
+    start = float(re.search(r"c\*=([0-9.]+)", snapped).group(1))
     rows = [timed(page, arrow(page, ".noUi-handle"),
                   f"Dynamic Confidence at c*={start + 0.005 * i:.3f}",
                   f"Confidence of {SHOWN} test samples and where they exit: "
