@@ -1,14 +1,20 @@
-"""Median slider→repaint latency of the 'Spiking basics' threshold slider in a real browser.
+"""Median knob→repaint latency of every dashboard page in a real browser.
 
-Serves the app on loopback, opens it in headless Chromium, presses the threshold slider's
-arrow key N times (always to a new value, so every awaited plot title is new) and prints two
-latencies, each until the new plot title exists and two animation frames have passed: the
-raster (one sample re-simulated), and the accuracy curve (the whole test split re-simulated in
-a worker thread; the energy views redraw with it). Then the same for the c* slider of the
-"Stopping early" page, which only replays the cached trajectory (target: median <= 150 ms).
-Includes Playwright's own overhead.
+Serves the app on loopback, opens each page in headless Chromium, moves one knob N times (always
+to a new value, so every awaited plot title is new) and prints, per view, the latency until the
+new plot title exists and two animation frames have passed (Playwright's overhead included):
 
-    python benchmarks/dashboard.py [--presses 10] [--screenshot shot.png]
+- Spiking basics, θ scale: the raster re-simulates one sample (target 500 ms); the accuracy
+  curve and energy wait for the whole test split on the page's worker (1 s, progress shown).
+- Stopping early, c*: the operating point replays the recorded run (150 ms); histogram, exits,
+  raster and energy follow from the worker (500 ms).
+- Adaptive thresholds (MSAT), α: the test split re-simulated on the worker (1 s, progress shown).
+- Fewer timesteps (IIR), the stage shown: replays the cached stage (150 ms).
+- ANN-initialized SNN (pose), the player's step: replays the cached run (150 ms).
+The Explore page has no knob that redraws without a finished session; 'Your model' needs
+``--model`` (its browser test covers it).
+
+    WORKBENCH_THREADS=1 python benchmarks/dashboard.py [--presses 10] [--pages basics,msat]
 """
 
 from __future__ import annotations
@@ -16,55 +22,104 @@ from __future__ import annotations
 import argparse
 import re
 import statistics
+import time
+from collections.abc import Callable
 
-from widgets.browser import browser_page, press_slider, served_app, wait_title
+from widgets.browser import NEXT_FRAME, browser_page, served_app, wait_new_title, wait_title
 from widgets.pages.early_exit import SHOWN_SAMPLES as SHOWN
+from workbench.methods.iir_study import LABELS
 
 
-def time_presses(page, presses: int, prefixes) -> list[list[float]]:
-    """Press the first slider's right arrow ``presses`` times; ``prefixes(i)`` names the new
-    plot titles awaited after press i. Returns, per prefix, the latencies in ms."""
-    latencies = None
+def timed(page, act: Callable[[], None], *prefixes: str, old: str = "") -> list[float]:
+    """``act()``, then, per prefix in turn, ms until a new plot title with it is drawn."""
+    start = time.perf_counter()
+    act()
+    seen = []
+    for prefix in prefixes:
+        wait_new_title(page, prefix, old, timeout_ms=120_000)
+        page.evaluate(NEXT_FRAME)
+        seen.append((time.perf_counter() - start) * 1000)
+    return seen
+
+
+def arrow(page, locator: str, index: int = 0, key: str = "ArrowRight") -> Callable[[], None]:
+    handle = page.locator(locator).nth(index)
+    return lambda: (handle.focus(), handle.press(key))
+
+
+def report(label: str, views: dict[str, int], rows: list[list[float]]) -> None:
+    for (view, target), values in zip(views.items(), zip(*rows, strict=True), strict=True):
+        median = statistics.median(values)
+        print(f"{label} → {view}: median {median:.0f} ms (target {target} ms"
+              f"{'' if median <= target else ', MISSED'}), max {max(values):.0f} ms, "
+              f"all {[round(v) for v in values]}")
+
+
+def basics(page, presses: int) -> None:
+    wait_title(page, "Spike raster: θ×1.00", timeout_ms=180_000)
+    rows = [timed(page, arrow(page, ".noUi-handle"), f"Spike raster: θ×{1 + 0.05 * i:.2f}",
+                  f"Test accuracy vs timestep, θ×{1 + 0.05 * i:.2f}") for i in range(1, presses + 1)]
+    report("Spiking basics: θ scale", {"raster": 500, "accuracy curve + energy": 1000}, rows)
+
+
+def early_exit(page, presses: int) -> None:
+    first = wait_title(page, "Dynamic Confidence at c*=", timeout_ms=180_000)
+    arrow(page, ".noUi-handle")()  # untimed: the slider snaps c* to its 0.005 grid
+    snapped = wait_new_title(page, "Dynamic Confidence at c*=", first)
+    start = float(re.search(r"c\*=([0-9.]+)", snapped).group(1))
+    rows = [timed(page, arrow(page, ".noUi-handle"),
+                  f"Dynamic Confidence at c*={start + 0.005 * i:.3f}",
+                  f"Confidence of {SHOWN} test samples and where they exit: "
+                  f"c*={start + 0.005 * i:.3f}") for i in range(1, presses + 1)]
+    report("Stopping early: c*", {"operating point": 150,
+                                  "histogram, exits, raster, energy": 500}, rows)
+
+
+def msat(page, presses: int) -> None:
+    rows = []
+    title = wait_title(page, "Accuracy vs T, MSAT (θ×", timeout_ms=300_000)
+    for _ in range(presses):
+        rows.append(timed(page, arrow(page, ".noUi-handle"), "Accuracy vs T, MSAT (θ×", old=title))
+        title = wait_new_title(page, "Accuracy vs T, MSAT (θ×", title)
+    report("Adaptive thresholds: α", {"accuracy curve (re-simulated)": 1000}, rows)
+
+
+def iir(page, presses: int) -> None:
+    wait_title(page, "IIR T=1: test accuracy", timeout_ms=300_000)
+    stages = ["T2", "T1"]
+    rows = []
     for i in range(presses):
-        seen = press_slider(page, 0, "ArrowRight", *prefixes(i))
-        latencies = latencies or [[] for _ in seen]
-        for series, (_, ms) in zip(latencies, seen, strict=True):
-            series.append(ms)
-    return latencies
+        stage = stages[i % 2]
+        rows.append(timed(page, lambda s=stage: page.locator("select").nth(1).select_option(s),
+                          f"Firing rates, {LABELS[stage]}:"))
+    report("Fewer timesteps: stage", {"firing rates": 150}, rows)
 
 
-def report(label: str, names: tuple[str, ...], latencies: list[list[float]], target: int) -> None:
-    for name, values in zip(names, latencies, strict=True):
-        print(f"{label}→{name} repaint: median {statistics.median(values):.0f} ms, "
-              f"max {max(values):.0f} ms, all {[round(x) for x in values]}")
-    print(f"target: median <= {target} ms")
+def pose(page, presses: int) -> None:
+    first = wait_title(page, "t = 110 ms, hybrid ANN-SNN", timeout_ms=600_000)
+    rows = [timed(page, arrow(page, "input[type=range]"), f"t = {110 + 10 * i} ms, hybrid",
+                  old=first) for i in range(1, presses + 1)]
+    report("ANN-initialized SNN: player step", {"player": 150}, rows)
+
+
+PAGES = {"basics": ("Spiking basics", basics), "early-exit": ("Stopping early", early_exit),
+         "msat": ("Adaptive thresholds (MSAT)", msat), "iir": ("Fewer timesteps (IIR)", iir),
+         "pose": ("ANN-initialized SNN (pose)", pose)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presses", type=int, default=10)
-    parser.add_argument("--screenshot", default=None)
+    parser.add_argument("--pages", default=",".join(PAGES),
+                        help=f"comma-separated, of: {', '.join(PAGES)}")
     args = parser.parse_args()
-    with served_app() as url, browser_page(url) as page:
-        wait_title(page, "Spike raster: θ×1.00")
-        latencies = time_presses(page, args.presses, lambda i: (
-            f"Spike raster: θ×{1 + 0.05 * (i + 1):.2f}",
-            f"Test accuracy vs timestep, θ×{1 + 0.05 * (i + 1):.2f}"))
-        if args.screenshot:
-            page.screenshot(path=args.screenshot, full_page=True)
-        report("Spiking basics: threshold slider", ("raster", "accuracy curve + energy"),
-               latencies, 500)
-    with served_app() as url, browser_page(url, page_title="Stopping early") as page:
-        title = wait_title(page, "Dynamic Confidence at c*=", timeout_ms=120_000)
-        start = float(re.search(r"c\*=([0-9.]+)", title).group(1))
-        latencies = time_presses(page, args.presses, lambda i: (
-            f"Dynamic Confidence at c*={start + 0.005 * (i + 1):.3f}",
-            f"Confidence of {SHOWN} test samples and where they exit: "
-            f"c*={start + 0.005 * (i + 1):.3f}"))
-        report("Stopping early: c* slider (replay)",
-               ("operating point", "histogram, exits, raster, energy"), latencies, 150)
-        if page.errors:
-            print("JavaScript errors:", page.errors)
+    with served_app(timeout=300) as url:
+        for name in args.pages.split(","):
+            title, measure = PAGES[name]
+            with browser_page(url, page_title=title) as page:
+                measure(page, args.presses)
+                if page.errors:
+                    print(f"{title}: JavaScript errors:", page.errors)
 
 
 if __name__ == "__main__":

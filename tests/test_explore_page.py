@@ -50,14 +50,14 @@ def page_store(tmp_path, monkeypatch):
 
 def test_the_page_shows_a_session_its_front_and_a_second_one_overlaid(page_store):
     page = ExplorePage()
-    assert page.param.session.objects == ["one", "two"]
-    page.session = "one"
+    assert page.settings.param.session.objects == ["one", "two"]
+    page.settings.session = "one"
     assert len(page.table.value) == 3 and "accuracy" in page.table.value.columns
     assert "3 complete, 0 failed" in page.counts.object
     front = page.front_view()
     assert isinstance(front, hv.Overlay)
     assert front.get(0).data.shape[0] == 3  # every trial a point
-    page.compare = "two"
+    page.settings.compare = "two"
     both = page.front_view()
     assert "one vs two" in both.opts.get().kwargs["title"]
     assert page._csv().getvalue().count("\n") == 4  # header and three trials
@@ -66,7 +66,7 @@ def test_the_page_shows_a_session_its_front_and_a_second_one_overlaid(page_store
 
 def test_the_form_makes_a_knob_checked_spec(page_store):
     page = ExplorePage()
-    page.study.value = "energy"
+    page.chosen_study.value = "energy"
     page.fields.value = ["T", "memory"]
     page.ranges.objects[0].value = (4, 12)
     page.ranges.objects[1].value = [False]

@@ -2,7 +2,6 @@
 its knobs replay the recorded run, its bounds come from the source, and only the command line
 or Python choose a model source (never a URL parameter)."""
 
-import asyncio
 import textwrap
 
 import holoviews as hv
@@ -104,7 +103,8 @@ def test_policy_knobs_replay_without_resimulating(page, monkeypatch):
 def test_msat_is_searched_on_demand(page):
     assert title(page.msat_view[()]) == "MSAT: not searched yet"
     page.settings.trials = 2
-    asyncio.run(page.search_msat())
+    page.search_msat()
+    page.wait()
     shown = page.msat_view[()]
     rows = source_report.msat(page.source, 2)  # the same search (seeded): the same curves
     msat = rows[rows["mode"] == "MSAT (searched)"]

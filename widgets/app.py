@@ -12,6 +12,7 @@ from functools import partial
 import holoviews as hv
 import panel as pn
 
+from widgets.page import Page
 from widgets.pages.basics import BasicsPage
 from widgets.pages.early_exit import EarlyExitPage
 from widgets.pages.explore import ExplorePage
@@ -19,9 +20,8 @@ from widgets.pages.hybrid import HybridPage
 from widgets.pages.iir import IIRPage
 from widgets.pages.msat import MSATPage
 from widgets.pages.source import Shared, SourcePage, load_shared
-from widgets.url_settings import settings_from_url
 
-PAGES: dict[str, Callable[[], pn.viewable.Viewer]] = {
+PAGES: dict[str, type[Page]] = {
     "Spiking basics": BasicsPage,
     "Stopping early": EarlyExitPage,
     "Adaptive thresholds (MSAT)": MSATPage,
@@ -53,6 +53,18 @@ def _on_own_model(name: str, page: Callable[[], pn.viewable.Viewer]) -> pn.viewa
                      sizing_mode="stretch_width")
 
 
+def _build(page: Callable[..., pn.viewable.Viewer],
+           url_args: dict[str, list[bytes]] | None) -> pn.viewable.Viewable:
+    """One page of this session (its knobs from ``url_args`` where given); a page that fails
+    to build shows its error in its place, and the other pages keep working."""
+    try:
+        built = page(url_args=url_args) if isinstance(page, type) and issubclass(page, Page) \
+            and url_args else page()
+        return pn.panel(built)
+    except Exception as error:  # noqa: BLE001 - shown to the user, the server keeps serving
+        return pn.pane.Alert(f"**This page could not be built:** {error}", alert_type="danger")
+
+
 def create_app(source: Shared | None = None) -> pn.template.BaseTemplate:
     """One session's app: navigation in the sidebar, the chosen page in the main area
     (``?page=<title>`` in the URL opens that page, and its settings' names set them, e.g.
@@ -75,10 +87,8 @@ def create_app(source: Shared | None = None) -> pn.template.BaseTemplate:
 
     def show(name: str) -> None:
         if name not in built:
-            settings = getattr(PAGES.get(name), "settings_class", None)
-            given = settings_from_url(settings, pn.state.session_args) \
-                if settings and name == requested and source is None else {}
-            built[name] = pn.panel(pages[name](**given))
+            built[name] = _build(pages[name], pn.state.session_args
+                                 if name == requested and source is None else None)
         main.objects = [built[name]]
 
     menu.param.watch(lambda event: show(event.new), "value")

@@ -50,7 +50,8 @@ def served_app(*options: str, timeout: float = 120.0,
         deadline = time.monotonic() + timeout
         while True:
             try:
-                urllib.request.urlopen(url, timeout=5)
+                # one patient request: each retry would build another session of the first page
+                urllib.request.urlopen(url, timeout=max(5.0, deadline - time.monotonic()))
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
@@ -81,7 +82,9 @@ def browser_page(url: str, width: int = 1400, height: int = 1000, page_title: st
         page = context.pages[0] if context.pages else context.new_page()
         page.errors = []
         page.on("pageerror", lambda e: page.errors.append(str(e)))
-        page.goto(url if page_title is None else f"{url}?page={quote(page_title)}")
+        # the server builds the page (its first results included) before the HTML loads
+        page.goto(url if page_title is None else f"{url}?page={quote(page_title)}",
+                  timeout=300_000)
         try:
             yield page
         finally:

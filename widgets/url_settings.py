@@ -8,6 +8,7 @@ no value is ever used as a path.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import param
@@ -25,10 +26,11 @@ def _convert(p: param.Parameter, text: str) -> Any:
     raise TypeError(type(p).__name__)
 
 
-def settings_from_url(settings: type[param.Parameterized], args: dict[str, list[bytes]]
-                      ) -> dict[str, Any]:
+def settings_from_url(settings: param.Parameterized | type[param.Parameterized],
+                      args: Mapping[str, list[bytes]]) -> dict[str, Any]:
     """The values of ``settings``' parameters found in ``args`` (``pn.state.session_args``)
-    that convert to the parameter's type and pass its own checks."""
+    that convert to the parameter's type and pass its own checks (an instance's own bounds:
+    a page sets them from its data)."""
     found = {}
     for name, values in args.items():
         if name == "name" or name not in settings.param or not values:

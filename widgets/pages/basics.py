@@ -3,25 +3,25 @@
 Knobs: threshold scale, timesteps, threshold balancing, initial potential, the sample shown.
 The raster and traces come from one sample (milliseconds) and redraw at once; the accuracy
 curve and energy come from the whole test split (one cached simulation per setting), which
-runs in a worker thread so that a slider never waits for it.
+runs on the page's worker thread so that a slider never waits for it.
 """
 
 from __future__ import annotations
 
-import asyncio
 from functools import lru_cache
 
-import holoviews as hv
 import panel as pn
 import param
 import torch
 
 from widgets import plots
 from widgets.energy_view import energy_panel
+from widgets.page import Page
 from workbench.convert import scale_thresholds
 from workbench.datasets.digits import load_digits_split
 from workbench.device import default_device
 from workbench.energy import EnergyReport, energy_report, load_profiles
+from workbench.methods.basics_study import BasicsSetting
 from workbench.network import simulate
 from workbench.train import evaluate
 from workbench.trajectory import Trajectory
@@ -38,7 +38,9 @@ def _test_split():
 
 @lru_cache(maxsize=4)
 def _network(balance: str, initial: str):
+    """(SNN, ANN accuracy), the SNN in eval mode: every session reads it, none trains it."""
     snn, ann = basics_snn(balance, initial)
+    snn.eval()
     x, y = _test_split()
     return snn, evaluate(ann, x, y)
 
@@ -77,7 +79,8 @@ def sample_run(threshold_scale: float, balance: str, initial: str, sample: int, 
 
 
 class BasicsSettings(param.Parameterized):
-    """The knobs of the page (one instance per browser session)."""
+    """The knobs of the page (one instance per browser session); :class:`BasicsPage` sets the
+    sample and layer bounds from the data and the network."""
 
     threshold_scale = param.Number(1.0, bounds=(0.25, 3.0), step=0.05,
                                    doc="multiplies every neuron's threshold θ")
@@ -86,38 +89,40 @@ class BasicsSettings(param.Parameterized):
                              doc="threshold balancing: max or 99.9th percentile activation")
     initial = param.Selector(default="zero", objects=["zero", "half"],
                              doc="initial membrane potential: 0 or θ/2")
-    sample = param.Integer(0, bounds=(0, 396), doc="test sample shown in raster and traces")
-    layer = param.Selector(default="spike1", objects=["spike1", "spike2", "spike3", "spike4"],
+    sample = param.Integer(0, bounds=(0, 0), doc="test sample shown in raster and traces")
+    layer = param.Selector(default=None, objects=[],
                            doc="layer whose membrane potentials are traced")
     device = param.Selector(default="loihi", objects=list(load_profiles().devices),
                             doc="target whose per-layer energy split is shown")
     memory = param.Boolean(False, doc="add the memory-traffic estimate (SRAM accesses)")
 
 
-class BasicsPage(pn.viewable.Viewer):
-    """The 'Spiking basics' page."""
+TestKey = tuple[float, str, str]  # (θ scale, balancing, initial potential)
 
-    settings_class = BasicsSettings  # what URL parameters may set (widgets.url_settings)
+
+class BasicsPage(Page):
+    """The 'Spiking basics' page; ``result`` is the :data:`TestKey` of the test-split run on
+    show (it follows the knobs once that run is ready)."""
+
     title = "Spiking basics"
-    test_key = param.Tuple(default=(1.0, "max", "zero"), length=3, precedence=-1, doc=(
-        "(θ scale, balancing, initial potential) of the test-split run on show; follows the "
-        "settings as soon as that run is ready"))
+    settings_class = BasicsSettings
+    study = "basics"
+    slow_knobs = ("threshold_scale", "balance", "initial")
 
-    def __init__(self, **params) -> None:
-        self.settings = BasicsSettings(**params)
-        super().__init__(test_key=self._settings_key())
-        self.settings.param.watch(self._refresh_test_run, ["threshold_scale", "balance", "initial"])
+    def bounds(self) -> None:
+        p = self.settings.param
+        p.sample.bounds = (0, len(_test_split()[1]) - 1)
+        p.layer.objects = list(_network("max", "zero")[0].cells())
+        self.settings.layer = p.layer.objects[0]
 
-    def _settings_key(self) -> tuple[float, str, str]:
-        s = self.settings
-        return round(s.threshold_scale, 4), s.balance, s.initial
+    def request(self) -> tuple[BasicsSetting, float]:
+        return self.setting(), round(self.settings.threshold_scale, 4)
 
-    async def _refresh_test_run(self, *_) -> None:
-        """Simulate the test split for the new setting off the event loop, then show it."""
-        key = self._settings_key()
-        await asyncio.get_running_loop().run_in_executor(None, test_run, *key)
-        if key == self._settings_key():  # a later change supersedes this one
-            self.test_key = key
+    def compute(self, request: tuple[BasicsSetting, float], job) -> TestKey:
+        setting, scale = request
+        key = (scale, setting.balance, setting.initial)
+        accuracy_curve(*key)  # simulates the test split once (cached)
+        return key
 
     def _run(self):
         s = self.settings
@@ -137,7 +142,7 @@ class BasicsPage(pn.viewable.Viewer):
         return plots.membrane_traces(trajectory, layer, neurons, title=(
             f"Membrane potential, {layer}: θ×{threshold_scale:.2f}"))
 
-    def accuracy(self, test_key, timesteps):
+    def accuracy(self, test_key: TestKey, timesteps: int):
         threshold_scale, balance, initial = test_key
         curve = accuracy_curve(*test_key)
         _, ann_accuracy = _network(balance, initial)
@@ -153,23 +158,17 @@ class BasicsPage(pn.viewable.Viewer):
             "timesteps": {"type": pn.widgets.IntSlider, "throttled": True},
             "sample": {"type": pn.widgets.IntInput},
         }, show_name=False, width=300)
-        raster = hv.DynamicMap(pn.bind(self.raster, p.threshold_scale, p.timesteps, p.balance,
-                                       p.initial, p.sample))
-        traces = hv.DynamicMap(pn.bind(self.traces, p.threshold_scale, p.timesteps, p.balance,
-                                       p.initial, p.sample, p.layer))
-        accuracy = hv.DynamicMap(pn.bind(self.accuracy, self.param.test_key, p.timesteps))
+        knobs = [p.threshold_scale, p.timesteps, p.balance, p.initial, p.sample]
         energy_views = energy_panel(lambda key, t, memory: energy(*key, t, memory),
-                                    [self.param.test_key, p.timesteps, p.memory], p.device)
+                                    [self.param.result, p.timesteps, p.memory], p.device)
         intro = pn.pane.Markdown(
             "A ReLU CNN trained on the 8×8 digits, converted to integrate-and-fire neurons "
             "(soft reset). Each neuron must *integrate* input before it fires, and deeper layers "
             "wait for the earlier ones: accuracy needs timesteps. Raise the threshold and spikes "
             "thin out and come later; start at θ/2 and the first spikes come sooner.",
             sizing_mode="stretch_width")
-        return pn.Row(
-            pn.Column("### Settings", widgets),
-            pn.Column(intro, pn.pane.HoloViews(accuracy, sizing_mode="stretch_width"),
-                      pn.pane.HoloViews(raster, sizing_mode="stretch_width"),
-                      pn.pane.HoloViews(traces, sizing_mode="stretch_width"),
-                      "### Energy", energy_views, sizing_mode="stretch_width"),
-            sizing_mode="stretch_width")
+        return self.frame(widgets, intro,
+                          self.view(self.accuracy, self.param.result, p.timesteps, slow=True),
+                          self.view(self.raster, *knobs),
+                          self.view(self.traces, *knobs, p.layer),
+                          "### Energy", energy_views)

@@ -5,12 +5,13 @@ the stop times of the policy, its accuracy-vs-latency operating point against th
 oracle curves, the stop-time histogram, the confidence of a few samples, the raster of one
 sample cut where it exits, and the energy actually spent. Curves that a policy knob cannot
 change are drawn once per base/policy/K/T_max. A knob moves the operating point at once; the
-histogram, exit marks, raster and energy views follow right after.
+histogram, exit marks, raster and energy views follow once the page's worker has replayed it.
 """
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import holoviews as hv
 import numpy as np
@@ -20,16 +21,23 @@ import torch
 
 from widgets import plots
 from widgets.energy_view import energy_panel
-from workbench.energy import EnergyReport, energy_report
+from widgets.page import Page
+from workbench.energy import EnergyReport, energy_report, load_profiles
 from workbench.methods.early_exit import (
     DynamicConfidence,
+    StopPolicy,
     TopKCutoff,
     fixed_t_curve,
     oracle_curve,
     outcome,
     policy_curve,
 )
-from workbench.methods.early_exit_study import BASES, base_run, calibrated_policies
+from workbench.methods.early_exit_study import (
+    BASES,
+    EarlyExitSetting,
+    base_run,
+    calibrated_policies,
+)
 from workbench.network import simulate
 
 POLICIES = ("Dynamic Confidence", "AOI Top-K cutoff")
@@ -38,9 +46,10 @@ SHOWN_SAMPLES = 6
 
 
 @pn.cache(max_items=8)
-def calibrated(base: str) -> dict:
-    """The base's calibrated policies (calibration data only)."""
-    return calibrated_policies(base_run(base))
+def calibrated(base: str) -> Mapping[str, StopPolicy]:
+    """The base's calibrated policies (calibration data only), read-only: every session
+    shares them."""
+    return MappingProxyType(calibrated_policies(base_run(base)))
 
 
 @pn.cache(max_items=32)
@@ -105,7 +114,8 @@ def _knob_text(policy: str, threshold: float, scale: float, epsilon: float) -> s
 
 
 class EarlyExitSettings(param.Parameterized):
-    """Knobs of the page (one instance per browser session)."""
+    """Knobs of the page (one instance per browser session); :class:`EarlyExitPage` sets the
+    T_max and sample bounds from the chosen base's run."""
 
     base = param.Selector(default="digits_qcfs", objects=list(BASES), doc="base SNN")
     policy = param.Selector(default=POLICIES[0], objects=list(POLICIES), doc="stopping policy")
@@ -115,41 +125,33 @@ class EarlyExitSettings(param.Parameterized):
                            doc="Dynamic Confidence: the readout scale K")
     epsilon = param.Selector(default=0.01, objects=list(EPSILONS),
                              doc="AOI Top-K: tolerated share of unstable exits ε")
-    T_max = param.Integer(32, bounds=(1, 32), doc="latest exit step")
-    sample = param.Integer(0, bounds=(0, 396), doc="test sample shown in the raster")
-    device = param.Selector(default="loihi", objects=["loihi"], doc="per-layer energy split")
+    T_max = param.Integer(1, bounds=(1, 1), doc="latest exit step")
+    sample = param.Integer(0, bounds=(0, 0), doc="test sample shown in the raster")
+    device = param.Selector(default="loihi", objects=list(load_profiles().devices),
+                            doc="per-layer energy split")
     memory = param.Boolean(False, doc="add the memory-traffic estimate")
 
 
 KNOBS = ("base", "policy", "threshold", "scale", "epsilon", "T_max")
+Settled = tuple[str, str, float, float, float, int]  # the KNOBS, T_max within the base's T
 
 
-class EarlyExitPage(pn.viewable.Viewer):
-    """The 'Stopping early (confidence policies)' page."""
+class EarlyExitPage(Page):
+    """The 'Stopping early (confidence policies)' page; ``result`` is the :data:`Settled`
+    policy setting shown by the histogram, exits, raster and energy."""
 
-    settings_class = EarlyExitSettings  # what URL parameters may set (widgets.url_settings)
     title = "Stopping early"
-    settled = param.Tuple(default=("", "", 0.0, 0.0, 0.0, 1), length=6, precedence=-1, doc=(
-        "the policy setting shown by the histogram, exits, raster and energy; follows the knobs "
-        "right after the operating point has been sent"))
+    settings_class = EarlyExitSettings
+    study = "early-exit"
+    study_knobs = {"aoi_epsilon": "epsilon"}
+    slow_knobs = KNOBS
 
-    def __init__(self, **params) -> None:
-        self.settings = EarlyExitSettings(**params)
-        super().__init__()
-        from workbench.energy import load_profiles
-
-        self.settings.param.device.objects = list(load_profiles().devices)
-        self.settings.param.watch(self._adopt_base, "base")
+    def bounds(self) -> None:
         self._adopt_base()
-        self.settled = self._key()
-        self.settings.param.watch(self._settle, list(KNOBS))
-
-    async def _settle(self, *_) -> None:
-        await asyncio.sleep(0)  # yield: the quick views' patches go out first
-        self.settled = self._key()
+        self.settings.param.watch(self._adopt_base, "base")
 
     def _adopt_base(self, *_) -> None:
-        """Start a base at its calibrated operating point."""
+        """Start a base at its calibrated operating point, its T and sample range."""
         s, run = self.settings, base_run(self.settings.base)
         dc = calibrated(s.base)["Dynamic Confidence"]
         s.param.T_max.bounds = (1, run.T)
@@ -157,10 +159,15 @@ class EarlyExitPage(pn.viewable.Viewer):
         s.param.update(T_max=run.T, threshold=round(min(max(dc.threshold, 0.3), 0.999), 3),
                        scale=dc.scale, sample=min(s.sample, run.test.B - 1))
 
-    def _key(self):
+    def request(self) -> Settled:
         s = self.settings
-        return (s.base, s.policy, round(s.threshold, 4), s.scale, s.epsilon,
-                min(s.T_max, base_run(s.base).T))
+        setting: EarlyExitSetting = self.setting()
+        return (setting.base, s.policy, round(s.threshold, 4), s.scale, s.epsilon,
+                min(s.T_max, base_run(setting.base).T))
+
+    def compute(self, request: Settled, job) -> Settled:
+        replay(*request)  # the stop times every slow view reads (cached)
+        return request
 
     def curves(self, base, policy, scale, T_max):
         """Fixed-T, oracle and policy-sweep curves (no policy knob moves them)."""
@@ -175,7 +182,7 @@ class EarlyExitPage(pn.viewable.Viewer):
         ])
 
     def operating_point(self, base, policy, threshold, scale, epsilon, T_max):
-        key = self._key()
+        key = self.request()
         T_max = key[-1]
         o = outcome(test_until(base, T_max), base_run(base).test_labels, replay(*key))
         fixed = float(base_run(base).test.accuracy_curve(base_run(base).test_labels)[T_max - 1])
@@ -256,20 +263,17 @@ class EarlyExitPage(pn.viewable.Viewer):
 
         static = [p.base, p.policy, p.scale, p.T_max]
 
-        def layered(still, moving, moving_deps, **opts):
+        def layered(still, moving, moving_deps, slow=False, **opts):
             """A plot whose ``still`` layer redraws only when its own inputs change."""
             plot = (hv.DynamicMap(pn.bind(still, *static))
                     * hv.DynamicMap(pn.bind(moving, *moving_deps))).opts(
                 responsive=True, min_height=280, shared_axes=False, legend_position="right",
                 **opts)
-            return pn.pane.HoloViews(plot, sizing_mode="stretch_width")
-
-        def view(method, *deps):
-            return pn.pane.HoloViews(hv.DynamicMap(pn.bind(method, *deps)),
-                                     sizing_mode="stretch_width")
+            return pn.pane.HoloViews(plot, sizing_mode="stretch_width",
+                                     **({"loading": self.param.busy} if slow else {}))
 
         energy_views = energy_panel(lambda settled, memory: spent_energy(*settled, memory),
-                                    [self.param.settled, p.memory], p.device)
+                                    [self.param.result, p.memory], p.device)
         intro = pn.pane.Markdown(
             "A fixed number of timesteps wastes time on easy inputs. A stopping policy reads the "
             "accumulated output after every step and lets each sample exit once it is confident: "
@@ -279,14 +283,11 @@ class EarlyExitPage(pn.viewable.Viewer):
             "every sample at its first correct step: the potential. Knobs replay the recorded "
             "run: nothing is re-simulated. Calibration used training/validation data only.",
             sizing_mode="stretch_width")
-        return pn.Row(
-            pn.Column("### Settings", widgets),
-            pn.Column(intro,
-                      layered(self.curves, self.operating_point, knobs, ylim=(0, 1.02),
-                              xlabel="mean timesteps per sample"),
-                      view(self.histogram, self.param.settled),
-                      layered(self.confidence_curves, self.thresholds_and_exits,
-                              [self.param.settled]),
-                      view(self.raster, self.param.settled, p.sample),
-                      "### Energy actually spent", energy_views, sizing_mode="stretch_width"),
-            sizing_mode="stretch_width")
+        return self.frame(widgets, intro,
+                          layered(self.curves, self.operating_point, knobs, ylim=(0, 1.02),
+                                  xlabel="mean timesteps per sample"),
+                          self.view(self.histogram, self.param.result, slow=True),
+                          layered(self.confidence_curves, self.thresholds_and_exits,
+                                  [self.param.result], slow=True),
+                          self.view(self.raster, self.param.result, p.sample, slow=True),
+                          "### Energy actually spent", energy_views)

@@ -5,14 +5,13 @@ sampler, seeds, budget); it runs in a background thread on a Dask LocalCluster w
 polls the session store and redraws: progress, the Pareto front (two objectives, any metric as
 colour: energy per device where the study reports it), a scatter matrix of settings vs
 objectives, a sortable table with download, a second session overlaid. Clicking a row links to
-that setting on its method's page (URL parameters). The store is the default one under the
-cache folder: a page never reads a path from the browser.
+that setting on its method's page (URL parameters). A session runs on the page's worker. The
+store is the default one under the cache folder: a page never reads a path from the browser.
 """
 
 from __future__ import annotations
 
 import io
-import threading
 from urllib.parse import urlencode
 
 import holoviews as hv
@@ -21,6 +20,7 @@ import panel as pn
 import param
 
 from widgets import explore_views
+from widgets.page import Page
 from workbench import explore
 from workbench.errors import WorkbenchError
 from workbench.methods.registry import STUDIES
@@ -47,22 +47,28 @@ def trial_setting(table: pd.DataFrame, row: int) -> dict:
             if c.startswith("setting.")}
 
 
-class ExplorePage(pn.viewable.Viewer):
-    """The 'Explore' page (one instance per browser session)."""
+class ExploreSettings(param.Parameterized):
+    """What the page shows (one instance per browser session); :class:`ExplorePage` fills the
+    choices from the store and the session's table."""
 
-    title = "Explore"
     session = param.Selector(default=None, objects=[], doc="session shown")
     compare = param.Selector(default=None, objects=[], doc="a second session overlaid")
     x = param.Selector(default=None, objects=[], doc="front: horizontal axis")
     y = param.Selector(default=None, objects=[], doc="front: vertical axis")
     color = param.Selector(default=None, objects=[], doc="colour: any metric (energy per device)")
 
-    def __init__(self, **params) -> None:
-        super().__init__(**params)
+
+class ExplorePage(Page):
+    """The 'Explore' page (one instance per browser session)."""
+
+    title = "Explore"
+    settings_class = ExploreSettings
+
+    def __init__(self, **values) -> None:
+        super().__init__(**values)
         self._tables: dict[str, pd.DataFrame] = {}
-        self._threads: dict[str, threading.Thread] = {}
         self.message = pn.pane.Alert("", alert_type="light", visible=False)
-        self.progress = pn.indicators.Progress(value=0, max=1, width=300, visible=False)
+        self.trials = pn.indicators.Progress(value=0, max=1, width=300, visible=False)
         self.counts = pn.pane.Markdown("")
         self.table = pn.widgets.Tabulator(pd.DataFrame(), pagination="local", page_size=15,
                                           sizing_mode="stretch_width", disabled=True,
@@ -75,10 +81,12 @@ class ExplorePage(pn.viewable.Viewer):
             if pn.state.curdoc else None  # served: poll the store while a session runs
         self._form()
         self._refresh_names()
+        self.settings.param.watch(self.refresh, "session")
+        self.refresh()
 
     # -- starting a session ---------------------------------------------------------------
     def _form(self) -> None:
-        self.study = pn.widgets.Select(label="study", options=EXPLORABLE,
+        self.chosen_study = pn.widgets.Select(label="study", options=EXPLORABLE,
                                        value="basics" if "basics" in EXPLORABLE else EXPLORABLE[0])
         self.fields = pn.widgets.MultiChoice(label="fields to vary")
         self.ranges = pn.Column()
@@ -89,18 +97,18 @@ class ExplorePage(pn.viewable.Viewer):
         self.workers = pn.widgets.IntInput(label="Dask workers", value=1, start=1, end=64)
         self.session_name = pn.widgets.TextInput(label="session name", placeholder="e.g. msat-front")
         self.start = pn.widgets.Button(label="Start session", button_type="primary")
-        self.study.param.watch(self._study_changed, "value")
+        self.chosen_study.param.watch(self._study_changed, "value")
         self.fields.param.watch(self._fields_changed, "value")
         self.start.on_click(self._start)
         self._study_changed()
 
     def _study_changed(self, *_) -> None:
-        found = knobs(STUDIES[self.study.value].setting)
+        found = knobs(STUDIES[self.chosen_study.value].setting)
         self.fields.options = list(found)
         self.fields.value = list(found)[:1]
 
     def _fields_changed(self, *_) -> None:
-        found = knobs(STUDIES[self.study.value].setting)
+        found = knobs(STUDIES[self.chosen_study.value].setting)
         widgets = []
         for name in self.fields.value:
             k = found[name]
@@ -119,7 +127,7 @@ class ExplorePage(pn.viewable.Viewer):
 
     def spec(self) -> explore.SessionSpec:
         """The session the form describes (knob-checked)."""
-        study = STUDIES[self.study.value]
+        study = STUDIES[self.chosen_study.value]
         items = []
         for name, widget in zip(self.fields.value, self.ranges.objects, strict=True):
             if isinstance(widget, pn.widgets.MultiChoice):
@@ -133,7 +141,7 @@ class ExplorePage(pn.viewable.Viewer):
         except ValueError:
             raise WorkbenchError(f"seeds are whole numbers separated by commas, got "
                                  f"{self.seeds.value!r}") from None
-        return explore.SessionSpec(self.session_name.value.strip(), self.study.value,
+        return explore.SessionSpec(self.session_name.value.strip(), self.chosen_study.value,
                                    explore.parse_vary(study, items), (), self.sampler.value,
                                    seeds, int(self.budget.value))
 
@@ -144,21 +152,19 @@ class ExplorePage(pn.viewable.Viewer):
         except WorkbenchError as exc:
             self._say(str(exc), "danger")
             return
-        thread = threading.Thread(target=self._run, args=(spec.name, int(self.workers.value)),
-                                  daemon=True, name=f"explore-{spec.name}")
-        self._threads[spec.name] = thread
-        thread.start()
+        workers = int(self.workers.value)
+        self.run(lambda job: explore.run(spec.name, workers=workers, progress=False),
+                 lambda _: self._finished(spec.name),
+                 progress_text=f"Running session {spec.name}…")
         self._refresh_names()
-        self.session = spec.name
+        self.settings.session = spec.name
         self._say(f"Session {spec.name} started: {spec.trials_planned} trials.", "info")
         if self._poll is not None:
             self._poll.start()
 
-    def _run(self, name: str, workers: int) -> None:
-        try:
-            explore.run(name, workers=workers, progress=False)
-        except WorkbenchError as exc:
-            self._say(f"Session {name} stopped: {exc}", "danger")
+    def _finished(self, name: str) -> None:
+        self._say(f"Session {name} finished.", "info")
+        self.refresh()
 
     def _say(self, text: str, kind: str) -> None:
         self.message.object, self.message.alert_type, self.message.visible = text, kind, True
@@ -170,10 +176,11 @@ class ExplorePage(pn.viewable.Viewer):
         except WorkbenchError as exc:
             self._say(str(exc), "danger")
             names = []
-        self.param.session.objects = names
-        self.param.compare.objects = [None, *names]
-        if self.session not in names:
-            self.session = names[-1] if names else None
+        s = self.settings
+        s.param.session.objects = names
+        s.param.compare.objects = [None, *names]
+        if s.session not in names:
+            s.session = names[-1] if names else None
 
     def _table(self, name: str | None) -> pd.DataFrame:
         if name is None:
@@ -181,16 +188,16 @@ class ExplorePage(pn.viewable.Viewer):
         self._tables[name] = explore.frame(name)
         return self._tables[name]
 
-    @param.depends("session", watch=True, on_init=True)
     def refresh(self, *_) -> None:
         """Re-read the shown session (new trials, progress) and redraw."""
-        if self.session is None:
+        s = self.settings
+        if s.session is None:
             return
-        table = self._table(self.session)
-        spec, study = explore.load(self.session, explore.open_storage())
+        table = self._table(s.session)
+        spec, study = explore.load(s.session, explore.open_storage())
         counts = explore.progress(spec, study)
-        self.progress.max, self.progress.value = counts.planned, counts.complete + counts.failed
-        self.progress.visible = True
+        self.trials.max, self.trials.value = counts.planned, counts.complete + counts.failed
+        self.trials.visible = True
         self.counts.object = (f"**{spec.name}** ({spec.study}, {spec.sampler}): "
                               f"{counts.complete} complete, {counts.failed} failed, "
                               f"{counts.running} running of {counts.planned}")
@@ -199,27 +206,26 @@ class ExplorePage(pn.viewable.Viewer):
         metrics = [c for c in table.columns if c not in ("trial", "seed", "state", "wall_s")
                    and pd.api.types.is_numeric_dtype(table[c]) and not c.startswith("setting.")
                    and table[c].notna().all()]
-        self.param.x.objects = self.param.y.objects = objectives
-        self.param.color.objects = [None, *metrics]
-        self.param.update(x=self.x if self.x in objectives else objectives[-1] if objectives else None,
-                          y=self.y if self.y in objectives else objectives[0] if objectives else None,
-                          color=self.color if self.color in metrics else (
-                              objectives[-1] if len(objectives) > 2 else None))
+        s.param.x.objects = s.param.y.objects = objectives
+        s.param.color.objects = [None, *metrics]
+        s.param.update(x=s.x if s.x in objectives else objectives[-1] if objectives else None,
+                       y=s.y if s.y in objectives else objectives[0] if objectives else None,
+                       color=s.color if s.color in metrics else (
+                           objectives[-1] if len(objectives) > 2 else None))
         shown = ["trial", "seed", *table.attrs.get("varied", []), *objectives, "wall_s"] \
             if len(table) else []
         self.table.value = table[shown] if len(table) else table
-        if counts.done and self._poll is not None and not any(
-                t.is_alive() for t in self._threads.values()):
+        if counts.done and self._poll is not None and not self.busy:
             self._poll.stop()
-        self.param.trigger("x")
+        s.param.trigger("x")
 
     def _csv(self) -> io.StringIO:
-        self.download.filename = f"{self.session or 'session'}.csv"
-        table = self._tables.get(self.session, pd.DataFrame())
+        self.download.filename = f"{self.settings.session or 'session'}.csv"
+        table = self._tables.get(self.settings.session, pd.DataFrame())
         return io.StringIO(table.to_csv(index=False))
 
     def _clicked(self, event) -> None:
-        table = self._tables.get(self.session)
+        table = self._tables.get(self.settings.session)
         if table is None or event.row is None or event.row >= len(table):
             return
         trial = table.iloc[event.row]
@@ -229,42 +235,50 @@ class ExplorePage(pn.viewable.Viewer):
                                else "its study has no dashboard page"))
 
     # -- views ----------------------------------------------------------------------------
-    @param.depends("x", "y", "color", "compare")
-    def front_view(self):
-        table = self._tables.get(self.session)
-        if table is None or table.empty or self.x is None:
+    def front_view(self, x=None, y=None, color=None, compare=None):
+        """Every trial against the two objectives shown, the second session overlaid (the
+        arguments are the knobs it redraws on)."""
+        s = self.settings
+        table = self._tables.get(s.session)
+        if table is None or table.empty or s.x is None:
             return hv.Div("<p>No finished trials yet.</p>")
-        view = explore_views.front(table, self.x, self.y, self.color)
-        if self.compare and self.compare != self.session:
-            other = self._table(self.compare)
-            if {self.x, self.y} <= set(other.columns):
-                view = view * explore_views.front(other, self.x, self.y, label=self.compare)
-                view = view.opts(title=f"{self.session} vs {self.compare}: {self.y} vs {self.x}")
+        view = explore_views.front(table, s.x, s.y, s.color)
+        if s.compare and s.compare != s.session:
+            other = self._table(s.compare)
+            if {s.x, s.y} <= set(other.columns):
+                view = view * explore_views.front(other, s.x, s.y, label=s.compare)
+                view = view.opts(title=f"{s.session} vs {s.compare}: {s.y} vs {s.x}")
         return view
 
-    @param.depends("x")
-    def matrix_view(self):
-        table = self._tables.get(self.session)
+    def matrix_view(self, x=None):
+        table = self._tables.get(self.settings.session)
         if table is None or len(table) < 2:
             return hv.Div("<p>The scatter matrix needs two trials.</p>")
         return explore_views.scatter_matrix(
             table, [*table.attrs["varied"], *table.attrs["objectives"]])
 
     def __panel__(self) -> pn.viewable.Viewable:
-        form = pn.Column("### New session", self.study, self.fields, self.ranges, self.sampler,
+        form = pn.Column("### New session", self.chosen_study, self.fields, self.ranges, self.sampler,
                          self.budget, self.seeds, self.workers, self.session_name, self.start, width=320)
-        choose = pn.Param(self.param, parameters=["session", "compare", "x", "y", "color"],
-                          show_name=False, width=320)
+        p = self.settings.param
+        choose = pn.Param(self.settings, show_name=False, width=320)
         intro = pn.pane.Markdown(
             "A **session** searches one study's settings: each field's range comes from its "
             "knob; Optuna samples (grid, random, or NSGA-II for the accuracy–latency–energy "
             "Pareto front) and stores every trial, Dask runs them. The same sessions are on the "
             "command line: `workbench explore list`.", sizing_mode="stretch_width")
         return pn.Row(
-            pn.Column(form, "### Show", choose),
-            pn.Column(intro, self.message, pn.Row(self.progress, self.counts),
-                      pn.pane.HoloViews(self.front_view, sizing_mode="stretch_width"),
+            pn.Column(form, "### Show", choose, self.progress, self.status),
+            pn.Column(self.alert, intro, self.message, pn.Row(self.trials, self.counts),
+                      pn.pane.HoloViews(pn.bind(self.front_view, p.x, p.y, p.color, p.compare),
+                                        sizing_mode="stretch_width"),
                       "### Trials", self.table, pn.Row(self.download, self.link),
-                      "### Settings vs objectives", pn.pane.HoloViews(self.matrix_view),
+                      "### Settings vs objectives",
+                      pn.pane.HoloViews(pn.bind(self.matrix_view, p.x)),
                       sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
+
+    def _session_closed(self, context) -> None:
+        if self._poll is not None:
+            self._poll.stop()
+        super()._session_closed(context)

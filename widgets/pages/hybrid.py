@@ -4,7 +4,8 @@ Pick the ANN-initialization rate, the SNN rate and a predictor; play one test se
 predicted and true skeletons over its events, follow the error through time with the
 initialization instants marked, watch membrane potentials jump at every initialization, and
 compare the energy per second with the ANN run at the SNN rate. Models come from the cache
-(``workbench prepare``); runs are cached per setting.
+(``workbench prepare``); runs are cached per setting and a rate change runs on the page's
+worker.
 """
 
 from __future__ import annotations
@@ -15,15 +16,18 @@ import panel as pn
 import param
 
 from widgets import plots
+from widgets.page import Page
 from workbench.datasets.stick_figure import BONES
 from workbench.energy import load_profiles
 from workbench.methods.hybrid_data import SNN_RATES, Timing
 from workbench.methods.hybrid_study import (
     LABELS,
     PREPARED,
+    HybridSetting,
     load_ann,
     load_variant,
     run,
+    run_setting,
     sequences,
     study_run,
 )
@@ -52,30 +56,39 @@ class HybridSettings(param.Parameterized):
     snn_rate = param.Selector(default=100, objects=list(SNN_RATES), doc="SNN steps per second (Hz)")
     model = param.Selector(default="hybrid", objects=list(MODELS),
                            doc="hybrid / ANN held / SNN alone / ANN at the SNN rate")
-    sequence = param.Integer(0, bounds=(0, 15), doc="test sequence (clip × camera view)")
+    sequence = param.Integer(0, bounds=(0, 0), doc="test sequence (clip × camera view)")
     step = param.Integer(0, bounds=(0, 399), doc="prediction shown in the player")
     layer = param.Selector(default="lif4", objects=list(LAYERS), doc="SNN layer of the traces")
     device = param.Selector(default="loihi", objects=list(load_profiles().devices))
 
 
-class HybridPage(pn.viewable.Viewer):
-    """The 'ANN-initialized SNN (pose)' page."""
+class HybridPage(Page):
+    """The 'ANN-initialized SNN (pose)' page; ``result`` is the study's Setting (rates) whose
+    runs are on show."""
 
     title = "ANN-initialized SNN (pose)"
+    settings_class = HybridSettings
+    study = "hybrid"
+    study_knobs = {"snn_rate_hz": "snn_rate", "init_rate_hz": "init_rate"}
+    slow_knobs = ("snn_rate", "init_rate")
 
-    def __init__(self, **params) -> None:
-        self.settings = HybridSettings(**params)
-        super().__init__()
+    def bounds(self) -> None:
         self.player_widget = pn.widgets.Player.from_param(
             self.settings.param.step, interval=150, loop_policy="loop", width=300)
-        self.settings.param.watch(self._step_bounds, ["snn_rate", "init_rate"])
         self._step_bounds()
+        self.settings.param.watch(self._step_bounds, ["snn_rate", "init_rate"])
+
+    def compute(self, request: HybridSetting, job) -> HybridSetting:
+        run_setting(request)  # every predictor of these rates (cached)
+        return request
 
     def _step_bounds(self, *_) -> None:
-        """The player spans the predictions of one sequence at the current rates."""
+        """The sequences and the player's steps: one sequence's predictions at these rates."""
         s = self.settings
         timing = Timing(s.snn_rate, s.init_rate)
-        count = len(sequences("test", s.snn_rate).window_starts(timing.steps_per_window))
+        test = sequences("test", s.snn_rate)
+        s.param.sequence.bounds = (0, test.frames.shape[0] - 1)
+        count = len(test.window_starts(timing.steps_per_window))
         last = count * timing.steps_per_window - 1
         s.param.step.bounds = (0, last)
         s.step = min(s.step, last)
@@ -88,7 +101,8 @@ class HybridPage(pn.viewable.Viewer):
         uv, true = result.uv[sequence].flatten(0, 1), result.true_uv[sequence].flatten(0, 1)
         return times, uv.numpy(), true.numpy(), result.errors_2d[sequence].flatten().numpy()
 
-    def player(self, snn_rate, init_rate, model, sequence, step):
+    def player(self, setting: HybridSetting, model, sequence, step):
+        snn_rate, init_rate = setting.snn_rate_hz, setting.init_rate_hz
         result = study_run(model, snn_rate, init_rate)
         times, uv, true, errors = self._flat(result, sequence)
         step = min(step, len(times) - 1)
@@ -98,7 +112,8 @@ class HybridPage(pn.viewable.Viewer):
                                   BONES, title=(f"t = {times[step]:.0f} ms, {LABELS[model]}: "
                                                 f"{errors[step]:.2f} px (sequence {sequence})"))
 
-    def error_in_time(self, snn_rate, init_rate, model, sequence):
+    def error_in_time(self, setting: HybridSetting, model, sequence):
+        snn_rate, init_rate = setting.snn_rate_hz, setting.init_rate_hz
         reference = study_run("ann_high_rate", snn_rate, init_rate)
         result = study_run(model, snn_rate, init_rate)
         times, _, _, errors = self._flat(result, sequence)
@@ -112,7 +127,8 @@ class HybridPage(pn.viewable.Viewer):
                        f"{1000 / init_rate:.0f} ms"),
                 responsive=True, min_height=260, shared_axes=False, legend_position="top_right")
 
-    def per_step(self, snn_rate, init_rate):
+    def per_step(self, setting: HybridSetting):
+        snn_rate, init_rate = setting.snn_rate_hz, setting.init_rate_hz
         kinds = ("ann_high_rate", "ann_held", *PREPARED[snn_rate])
         curves = []
         for kind in kinds:
@@ -125,7 +141,8 @@ class HybridPage(pn.viewable.Viewer):
             responsive=True, min_height=280, shared_axes=False, legend_position="right",
             logy=True)
 
-    def membranes(self, snn_rate, init_rate, model, sequence, layer):
+    def membranes(self, setting: HybridSetting, model, sequence, layer):
+        snn_rate, init_rate = setting.snn_rate_hz, setting.init_rate_hz
         if model not in PREPARED[snn_rate]:
             return hv.Curve([], "time (ms)", "membrane v").opts(
                 title=f"Membrane potential: {LABELS[model]} has no SNN", responsive=True,
@@ -150,7 +167,8 @@ class HybridPage(pn.viewable.Viewer):
                        f"initialization {jump_text}"),
                 responsive=True, min_height=260, shared_axes=False, legend_position="right")
 
-    def energy(self, snn_rate, init_rate, model, device):
+    def energy(self, setting: HybridSetting, model, device):
+        snn_rate, init_rate = setting.snn_rate_hz, setting.init_rate_hz
         totals = {kind: study_run(kind, snn_rate, init_rate).energy
                   for kind in dict.fromkeys((model, "ann_high_rate"))}
         rows = [(target, LABELS[kind], sum(parts.values()))
@@ -165,7 +183,8 @@ class HybridPage(pn.viewable.Viewer):
             logy=True, ylabel="W = J per second (log)", responsive=True, min_height=300,
             xrotation=30, multi_level=True, shared_axes=False, framewise=True, tools=["hover"])
 
-    def breakdown(self, snn_rate, init_rate, model, device):
+    def breakdown(self, setting: HybridSetting, model, device):
+        snn_rate, init_rate = setting.snn_rate_hz, setting.init_rate_hz
         parts = study_run(model, snn_rate, init_rate).energy[device]
         return hv.Bars([(k, v) for k, v in parts.items()], "part", "watts").opts(
             title=f"{LABELS[model]} on {device}: where the energy goes", responsive=True,
@@ -173,16 +192,11 @@ class HybridPage(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         p = self.settings.param
-        rates = [p.snn_rate, p.init_rate]
+        result = self.param.result
         widgets = pn.Param(self.settings, parameters=["init_rate", "snn_rate", "model", "sequence",
                                                       "layer", "device"],
                            widgets={"sequence": {"type": pn.widgets.IntInput}},
                            show_name=False, width=300)
-
-        def view(method, *deps):
-            return pn.pane.HoloViews(hv.DynamicMap(pn.bind(method, *deps)),
-                                     sizing_mode="stretch_width")
-
         intro = pn.pane.Markdown(
             "An SNN's state needs a transient to build up and decays when input is sparse. "
             "**Aydin et al. (2024)** let an ANN, run at a low rate on the 100 ms of events "
@@ -192,22 +206,20 @@ class HybridPage(pn.viewable.Viewer):
             "costly), the ANN at the low rate with its prediction held (cheap, drifts), the SNN "
             "alone from a zero state (slow transient). Train and measure: `workbench report "
             "hybrid`.", sizing_mode="stretch_width")
-        return pn.Row(
-            pn.Column("### Settings", widgets, "### Player", self.player_widget),
-            pn.Column(intro, view(self.player, *rates, p.model, p.sequence, p.step),
-                      view(self.error_in_time, *rates, p.model, p.sequence),
-                      view(self.per_step, *rates),
-                      view(self.membranes, *rates, p.model, p.sequence, p.layer),
-                      "### Energy", view(self.energy, *rates, p.model, p.device),
-                      view(self.breakdown, *rates, p.model, p.device),
-                      pn.pane.Markdown(
-                          "*Energy per second of sequence = ANN calls × ANN ops + state heads + "
-                          "SNN windows × their measured synaptic ops and neuron updates. On a "
-                          "neuromorphic target the ANN and heads run on its `ann_on` profile "
-                          "(45 nm CMOS); CPU and GPU simulate the SNN clock-driven.*",
-                          sizing_mode="stretch_width"),
-                      sizing_mode="stretch_width"),
-            sizing_mode="stretch_width")
+        return self.frame(
+            widgets, intro, self.view(self.player, result, p.model, p.sequence, p.step, slow=True),
+            self.view(self.error_in_time, result, p.model, p.sequence, slow=True),
+            self.view(self.per_step, result, slow=True),
+            self.view(self.membranes, result, p.model, p.sequence, p.layer, slow=True),
+            "### Energy", self.view(self.energy, result, p.model, p.device, slow=True),
+            self.view(self.breakdown, result, p.model, p.device, slow=True),
+            pn.pane.Markdown(
+                "*Energy per second of sequence = ANN calls × ANN ops + state heads + "
+                "SNN windows × their measured synaptic ops and neuron updates. On a "
+                "neuromorphic target the ANN and heads run on its `ann_on` profile "
+                "(45 nm CMOS); CPU and GPU simulate the SNN clock-driven.*",
+                sizing_mode="stretch_width"),
+            extra=("### Player", self.player_widget))
 
 
 def _instants(result, snn_rate: int, top: float) -> hv.Segments:

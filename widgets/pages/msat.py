@@ -1,6 +1,7 @@
 """'Adaptive thresholds (MSAT)': constant vs multi-stage adaptive thresholds in a converted SNN.
 
-A knob change re-simulates the test split (cached per setting; Panel shows a spinner meanwhile):
+A knob change re-simulates the test split on the page's worker (cached per setting; a spinner
+meanwhile):
 the accuracy at every T against the constant-threshold baselines (θ = 1, and θ/v₀ searched with
 the adaptive modes' budget), the SIN share over time, the raster and the membrane with its
 moving threshold for one sample, and the energy spent.
@@ -17,10 +18,11 @@ import param
 
 from widgets import plots
 from widgets.energy_view import energy_panel
+from widgets.page import Page
 from workbench.energy import energy_report, load_profiles
 from workbench.methods import msat_study
-from workbench.methods.msat import MODES, PUBLISHED, SCALE_RANGE, Candidate, MSATConstants
-from workbench.methods.msat_study import T_C, run_mode
+from workbench.methods.msat import MODES, PUBLISHED, SCALE_RANGE, Candidate
+from workbench.methods.msat_study import T_C, MSATSetting, run_mode
 from workbench.network import simulate
 from workbench.neurons import INITIAL_POTENTIALS
 
@@ -33,7 +35,8 @@ CONSTANT_BOUNDS = (0.05, 5.0)  # the search range (0.1..3) and the published C =
 @lru_cache(maxsize=32)
 def mode_run(candidate: Candidate, confidence: bool):
     """(test trajectory, SIN observer, network) of one setting."""
-    net = msat_study.network(candidate, spike_confidence=confidence)
+    # eval mode: the network is shared by every session, and none trains it
+    net = msat_study.network(candidate, spike_confidence=confidence).eval()
     trajectory, observer = run_mode(net, MAX_T)
     return trajectory, observer, net
 
@@ -74,24 +77,30 @@ class MSATSettings(param.Parameterized):
                              doc="initial membrane v₀: 0 or θ/2")
     spike_confidence = param.Boolean(False, doc=f"Bernoulli-gate spikes in the first {T_C} steps")
     timesteps = param.Integer(16, bounds=(1, MAX_T), doc="T for the raster and the energy")
-    sample = param.Integer(0, bounds=(0, 396), doc="test sample in raster and traces")
-    layer = param.Selector(default="spike2", objects=["spike1", "spike2", "spike3", "spike4"])
+    sample = param.Integer(0, bounds=(0, 0), doc="test sample in raster and traces")
+    layer = param.Selector(default=None, objects=[], doc="layer whose membranes are traced")
     device = param.Selector(default="loihi", objects=list(load_profiles().devices))
     memory = param.Boolean(False, doc="add the memory-traffic estimate")
 
 
-class MSATPage(pn.viewable.Viewer):
-    """The 'Adaptive thresholds (MSAT)' page."""
+class MSATPage(Page):
+    """The 'Adaptive thresholds (MSAT)' page; ``result`` is the study's Setting on show (its
+    test-split run is cached by the worker)."""
 
-    settings_class = MSATSettings  # what URL parameters may set (widgets.url_settings)
     title = "Adaptive thresholds (MSAT)"
+    settings_class = MSATSettings
+    study = "msat"
+    slow_knobs = ("mode", *CONSTANTS, "threshold_scale", "initial", "spike_confidence")
 
-    def __init__(self, **params) -> None:
-        self.settings = MSATSettings(**params)
-        super().__init__()
+    def bounds(self) -> None:
+        """The data's bounds, and the mode's searched setting (knobs given to the page
+        override it)."""
+        p = self.settings.param
+        p.sample.bounds = (0, len(msat_study.prepared().splits["test"][1]) - 1)
+        p.layer.objects = list(msat_study.network(Candidate("constant")).cells())
+        self.settings.layer = p.layer.objects[min(1, len(p.layer.objects) - 1)]
+        self._searched_setting()
         self.settings.param.watch(self._searched_setting, ["mode"])
-        if not set(params) & {*CONSTANTS, "threshold_scale", "initial"}:  # else a given setting
-            self._searched_setting()
 
     def _searched_setting(self, *_) -> None:
         """Show the setting searched on the validation split for this mode."""
@@ -100,31 +109,40 @@ class MSATPage(pn.viewable.Viewer):
             {k: round(float(getattr(found.constants, k)), 3) for k in CONSTANTS}
             | {"threshold_scale": round(found.threshold_scale, 3), "initial": found.initial})
 
-    @staticmethod
-    def _candidate(mode, scale, initial, constants) -> Candidate:
-        """The setting shown (a constant threshold ignores the constants)."""
-        chosen = PUBLISHED if mode == "constant" else MSATConstants(*constants)
-        return Candidate(mode, chosen, float(scale), initial)
+    def compute(self, request: MSATSetting, job) -> MSATSetting:
+        mode_run(self._candidate(request), request.spike_confidence)  # cached
+        return request
 
-    def accuracy(self, mode, confidence, timesteps, scale, initial, *constants):
+    @staticmethod
+    def _candidate(setting: MSATSetting) -> Candidate:
+        """The setting's candidate (a constant threshold ignores the constants)."""
+        candidate = setting.candidate
+        if setting.mode == "constant":
+            return Candidate("constant", PUBLISHED, candidate.threshold_scale, candidate.initial)
+        return candidate
+
+    def accuracy(self, setting: MSATSetting, timesteps: int):
         y = msat_study.prepared().splits["test"][1]
         searched = msat_study.prepared().searched["constant"]
         baselines = {"constant θ (max balancing)": Candidate("constant"),
                      "constant θ (searched)": searched}
         curves = {label: mode_run(c, False)[0].accuracy_curve(y) for label, c in baselines.items()}
-        run, _, _ = mode_run(self._candidate(mode, scale, initial, constants), confidence)
+        run, _, _ = mode_run(self._candidate(setting), setting.spike_confidence)
         curve = run.accuracy_curve(y)
-        label = mode + (" + spike confidence" if confidence else "")
-        knobs = f" (θ×{scale:g}, v₀ {initial}" + ("" if mode == "constant" else ", " + ", ".join(
-            f"{k}={v:g}" for k, v in zip(CONSTANTS, constants, strict=True))) + ")"
+        mode = setting.mode
+        label = mode + (" + spike confidence" if setting.spike_confidence else "")
+        knobs = f" (θ×{setting.threshold_scale:g}, v₀ {setting.initial}" + (
+            "" if mode == "constant" else ", " + ", ".join(
+                f"{k}={getattr(setting, k):g}" for k in CONSTANTS)) + ")"
         return plots.accuracy_curves(
             curves | {label: curve}, marker=timesteps,
             title=(f"Accuracy vs T, {label}{knobs}: {float(curve[timesteps - 1]):.3f} at "
                    f"T={timesteps}"))
 
-    def sin(self, mode, confidence, timesteps, scale, initial, *constants):
+    def sin(self, setting: MSATSetting):
+        mode = setting.mode
         runs = {"constant θ": mode_run(Candidate("constant"), False)[1],
-                mode: mode_run(self._candidate(mode, scale, initial, constants), confidence)[1]}
+                mode: mode_run(self._candidate(setting), setting.spike_confidence)[1]}
         steps = np.arange(1, MAX_T + 1)
         curves = []
         for label, observer in runs.items():
@@ -137,40 +155,33 @@ class MSATPage(pn.viewable.Viewer):
                    f"{float(sin.sum() / total.sum().clamp(min=1)):.3f} ({mode})"),
             responsive=True, min_height=250, shared_axes=False, legend_position="right")
 
-    def raster(self, mode, confidence, timesteps, scale, initial, sample, *constants):
-        recorded = sample_run(self._candidate(mode, scale, initial, constants), confidence,
-                              sample)
-        cut = recorded.until(timesteps)
+    def _recorded(self, setting: MSATSetting, timesteps: int, sample: int):
+        recorded = sample_run(self._candidate(setting), setting.spike_confidence, sample)
+        return recorded.until(timesteps)
+
+    def raster(self, setting: MSATSetting, timesteps: int, sample: int):
+        cut = self._recorded(setting, timesteps, sample)
         return plots.spike_raster(cut, title=(
-            f"Spike raster, {mode}: sample {sample}, T={timesteps}, "
+            f"Spike raster, {setting.mode}: sample {sample}, T={timesteps}, "
             f"{int(cut.spikes_per_sample()[0])} spikes"))
 
-    def traces(self, mode, confidence, timesteps, scale, initial, sample, layer, *constants):
-        recorded = sample_run(self._candidate(mode, scale, initial, constants), confidence,
-                              sample)
-        cut = recorded.until(timesteps)
+    def traces(self, setting: MSATSetting, timesteps: int, sample: int, layer: str):
+        cut = self._recorded(setting, timesteps, sample)
         neurons = plots.most_active(cut, layer)
         return plots.membrane_traces(cut, layer, neurons, title=(
-            f"Membrane and threshold, {layer} ({mode})"))
+            f"Membrane and threshold, {layer} ({setting.mode})"))
 
     def __panel__(self) -> pn.viewable.Viewable:
-        p = self.settings.param
-        constants = [getattr(p, k) for k in CONSTANTS]
-        core = [p.mode, p.spike_confidence, p.timesteps, p.threshold_scale, p.initial]
+        p, result = self.settings.param, self.param.result
         widgets = pn.Param(self.settings, widgets={
             k: {"type": pn.widgets.FloatSlider, "throttled": True}
             for k in (*CONSTANTS, "threshold_scale")} | {
             "timesteps": {"type": pn.widgets.IntSlider, "throttled": True},
             "sample": {"type": pn.widgets.IntInput}}, show_name=False, width=300)
-
-        def view(method, *deps):
-            return pn.pane.HoloViews(hv.DynamicMap(pn.bind(method, *deps)),
-                                     sizing_mode="stretch_width")
-
         energy_views = energy_panel(
-            lambda mode, confidence, T, scale, initial, memory, *c: energy(
-                self._candidate(mode, scale, initial, c), confidence, T, memory),
-            [*core, p.memory, *constants], p.device)
+            lambda setting, T, memory: energy(self._candidate(setting), setting.spike_confidence,
+                                              T, memory),
+            [result, p.timesteps, p.memory], p.device)
         intro = pn.pane.Markdown(
             "With a constant threshold a converted neuron needs many steps to integrate up to θ, "
             "so deep layers start late. **MSAT** (He et al., 2024) lets each neuron's threshold "
@@ -181,11 +192,10 @@ class MSATPage(pn.viewable.Viewer):
             "training data. Every mode starts at the setting searched on the validation split "
             "with one budget (the constant baseline too); the adaptive search starts from the "
             "authors' published constants.", sizing_mode="stretch_width")
-        return pn.Row(
-            pn.Column("### Settings", widgets),
-            pn.Column(intro, view(self.accuracy, *core, *constants),
-                      view(self.sin, *core, *constants),
-                      view(self.raster, *core, p.sample, *constants),
-                      view(self.traces, *core, p.sample, p.layer, *constants),
-                      "### Energy", energy_views, sizing_mode="stretch_width"),
-            sizing_mode="stretch_width")
+        return self.frame(widgets, intro,
+                          self.view(self.accuracy, result, p.timesteps, slow=True),
+                          self.view(self.sin, result, slow=True),
+                          self.view(self.raster, result, p.timesteps, p.sample, slow=True),
+                          self.view(self.traces, result, p.timesteps, p.sample, p.layer,
+                                    slow=True),
+                          "### Energy", energy_views)

@@ -10,7 +10,6 @@ read-only by every session; each session owns its page and knobs.
 
 from __future__ import annotations
 
-import asyncio
 from functools import lru_cache
 
 import holoviews as hv
@@ -19,9 +18,9 @@ import param
 
 from widgets import plots
 from widgets.energy_view import energy_panel
+from widgets.page import Page
 from workbench import source_report
 from workbench.energy import EnergyReport, energy_report, load_profiles
-from workbench.errors import WorkbenchError
 from workbench.methods.early_exit import (
     DynamicConfidence,
     TopKCutoff,
@@ -143,29 +142,18 @@ class SourceSettings(param.Parameterized):
     trials = param.Integer(20, bounds=(2, 200), doc="MSAT: search trials per threshold mode")
 
 
-class SourcePage(pn.viewable.Viewer):
+class SourcePage(Page):
     """The 'Your model' page of one model source."""
 
     title = "Your model"
+    settings_class = SourceSettings
     msat_done = param.Integer(0, precedence=-1, doc="trials of the MSAT search on show (0: none)")
-    msat_status = param.String("", precedence=-1, doc="what the MSAT search is doing")
 
-    def __init__(self, source: ModelSource | Shared, **params) -> None:
-        """``params`` set knobs of :class:`SourceSettings` within the source's bounds."""
-        super().__init__()
+    def __init__(self, source: ModelSource | Shared, **values) -> None:
+        """``values`` set knobs of :class:`SourceSettings` within the source's bounds."""
         self.shared = source if isinstance(source, Shared) else shared(source)
-        source = self.shared.source
-        base = source_report.base_run(source)
-        self.settings = SourceSettings()
+        super().__init__(**values)
         p = self.settings.param
-        p.timesteps.bounds = (1, base.T)
-        p.sample.bounds = (0, base.test.B - 1)
-        p.layer.objects = list(source.snn.cells())
-        dc = calibrated(self.shared)["Dynamic Confidence"]
-        self.settings.param.update(timesteps=base.T, layer=p.layer.objects[0],
-                                   threshold=round(min(max(dc.threshold, 0.3), 0.999), 3))
-        for name, value in params.items():
-            self._set(name, value)
         self.accuracy_view = hv.DynamicMap(pn.bind(self.accuracy, p.timesteps))
         self.raster_view = hv.DynamicMap(pn.bind(self.raster, p.sample, p.timesteps))
         self.traces_view = hv.DynamicMap(pn.bind(self.traces, p.sample, p.timesteps, p.layer))
@@ -174,18 +162,17 @@ class SourcePage(pn.viewable.Viewer):
                                                     p.epsilon, p.timesteps)))
         self.msat_view = hv.DynamicMap(pn.bind(self.msat, self.param.msat_done))
 
-    def _set(self, name: str, value) -> None:
-        knobs = [k for k in self.settings.param if k != "name"]
-        if name not in knobs:
-            raise WorkbenchError(f"unknown setting {name!r}; the knobs: {', '.join(knobs)}")
-        try:
-            setattr(self.settings, name, value)
-        except ValueError:
-            knob = self.settings.param[name]
-            accepted = (f"{knob.bounds[0]}..{knob.bounds[1]}" if hasattr(knob, "bounds")
-                        else ", ".join(map(str, knob.objects)))
-            raise WorkbenchError(f"{name} = {value!r} is out of range for {self.source.name!r}; "
-                                 f"accepted: {accepted}") from None
+    def bounds(self) -> None:
+        """T, the samples and the cells of the source; c* at its calibrated value."""
+        source = self.shared.source
+        base = source_report.base_run(source)
+        p = self.settings.param
+        p.timesteps.bounds = (1, base.T)
+        p.sample.bounds = (0, base.test.B - 1)
+        p.layer.objects = list(source.snn.cells())
+        dc = calibrated(self.shared)["Dynamic Confidence"]
+        self.settings.param.update(timesteps=base.T, layer=p.layer.objects[0],
+                                   threshold=round(min(max(dc.threshold, 0.3), 0.999), 3))
 
     @property
     def source(self) -> ModelSource:
@@ -260,13 +247,17 @@ class SourcePage(pn.viewable.Viewer):
             logx=True, ylim=(0, 1.02), responsive=True, min_height=280, shared_axes=False,
             legend_position="bottom_right")
 
-    async def search_msat(self, *_) -> None:
-        """Run the MSAT search off the event loop (every mode, ``trials`` each), then show it."""
+    def search_msat(self, *_) -> int:
+        """Run the MSAT search on the page's worker (every mode, ``trials`` each), then show
+        it; the request's generation."""
         trials = self.settings.trials
-        self.msat_status = f"Searching every threshold mode, {trials} trials each…"
-        await asyncio.get_running_loop().run_in_executor(None, msat_rows, self.shared, trials)
-        self.msat_status = ""
-        self.msat_done = trials
+
+        def search(job) -> int:
+            msat_rows(self.shared, trials)  # cached: the view reads it
+            return trials
+
+        return self.run(search, lambda done: setattr(self, "msat_done", done),
+                        progress_text=f"Searching every threshold mode, {trials} trials each…")
 
     def _msat_section(self) -> pn.viewable.Viewable:
         if self.source.ann is None:
@@ -282,7 +273,7 @@ class SourcePage(pn.viewable.Viewer):
                              "budget on the calibration split, then measured on the test split: "
                              "a few seconds to minutes, so only on demand.",
                              sizing_mode="stretch_width"),
-            pn.Row(trials, button), pn.pane.Markdown(self.param.msat_status),
+            pn.Row(trials, button), self.progress, self.status,
             pn.pane.HoloViews(self.msat_view, sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
 
@@ -314,7 +305,7 @@ class SourcePage(pn.viewable.Viewer):
 
         return pn.Row(
             pn.Column("### Settings", widgets),
-            pn.Column(intro, pane(self.accuracy_view), pane(self.raster_view),
+            pn.Column(self.alert, intro, pane(self.accuracy_view), pane(self.raster_view),
                       pane(self.traces_view), "### Stopping early",
                       pane(self.policy_view, responsive=True, min_height=280, ylim=(0, 1.02),
                            shared_axes=False, legend_position="right",

@@ -1,0 +1,169 @@
+"""Dashboard pages in-process (no browser): set knobs, then assert the setting shown and the
+data the views draw; two sessions of a page at once each show their own data; a failing worker
+shows an error in its page only; the shared models stay read-only. (The pose page builds its
+event data for minutes on a fresh cache: its check is the Chromium smoke test.)"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import holoviews as hv
+import numpy as np
+import panel as pn
+import pytest
+import torch
+
+from workbench.methods.basics_study import BasicsSetting
+from workbench.methods.iir_study import IIRSetting
+
+hv.extension("bokeh")
+
+
+def title(element) -> str:
+    return element.opts.get().kwargs["title"]
+
+
+def shown(page, prefix: str):
+    """The element drawn by the page's first plot whose title starts with ``prefix``."""
+    layout = pn.panel(page)
+    for pane in layout.select(pn.pane.HoloViews):
+        element = pane.object[()] if isinstance(pane.object, hv.DynamicMap) else pane.object
+        for candidate in [element, *(element if isinstance(element, hv.Overlay) else [])]:
+            text = candidate.opts.get().kwargs.get("title", "")
+            if text.startswith(prefix):
+                return candidate
+    raise AssertionError(f"no plot titled {prefix!r}…")
+
+
+@pytest.fixture(scope="module")
+def basics():
+    from widgets.pages import basics
+
+    return basics
+
+
+def test_basics_knobs_set_the_setting_and_the_views(basics):
+    page = basics.BasicsPage(threshold_scale=1.5, timesteps=12, sample=5)
+    assert page.setting() == BasicsSetting("max", "zero")
+    assert page.settings.param.sample.bounds == (0, len(basics._test_split()[1]) - 1)
+    assert page.settings.param.layer.objects == list(basics._network("max", "zero")[0].cells())
+    curve = basics.accuracy_curve(1.5, "max", "zero")
+    accuracy = shown(page, "Test accuracy vs timestep")
+    assert title(accuracy) == f"Test accuracy vs timestep, θ×1.50: {float(curve[11]):.3f} at T=12"
+    assert np.allclose(accuracy.Curve.SNN.dimension_values("accuracy"), curve.numpy())
+    trajectory, label = basics.sample_run(1.5, "max", "zero", 5, 12)
+    raster = shown(page, "Spike raster")
+    assert len(raster) == int(trajectory.spikes_per_sample()[0]) > 0
+    assert f"T=12, {len(raster)} spikes, label {label}" in title(raster)
+    page.settings.balance = "percentile"
+    page.wait()
+    assert page.setting() == BasicsSetting("percentile", "zero")
+    moved = basics.accuracy_curve(1.5, "percentile", "zero")
+    assert np.allclose(shown(page, "Test accuracy").Curve.SNN.dimension_values("accuracy"),
+                       moved.numpy())
+    assert not torch.equal(moved, curve)
+
+
+def test_two_basics_sessions_at_once_show_their_own_data(basics):
+    one, two = basics.BasicsPage(), basics.BasicsPage()
+    one.settings.threshold_scale, two.settings.threshold_scale = 0.5, 2.0  # both in flight
+    one.wait()
+    two.wait()
+    for page, scale in ((one, 0.5), (two, 2.0)):
+        accuracy = shown(page, "Test accuracy vs timestep")
+        assert title(accuracy).startswith(f"Test accuracy vs timestep, θ×{scale:.2f}:")
+        assert np.allclose(accuracy.Curve.SNN.dimension_values("accuracy"),
+                           basics.accuracy_curve(scale, "max", "zero").numpy())
+        assert shown(page, f"Spike raster: θ×{scale:.2f}")
+    assert one.settings is not two.settings and one.worker is not two.worker
+    # the shared network is read-only: in eval mode, its thresholds untouched by θ scales
+    snn, _ = basics._network("max", "zero")
+    assert not any(m.training for m in snn.modules())
+    assert [float(c.threshold.flatten()[0]) for c in snn.cells().values()] == \
+        [float(c.threshold.flatten()[0]) for c in basics.basics_snn()[0].cells().values()]
+
+
+def test_a_failing_worker_shows_an_error_on_its_page_only(basics, monkeypatch):
+    real = basics.accuracy_curve
+
+    def broken(threshold_scale, balance, initial):
+        if balance == "percentile":
+            raise RuntimeError("simulation failed")
+        return real(threshold_scale, balance, initial)
+
+    monkeypatch.setattr(basics, "accuracy_curve", broken)
+    failing, working = basics.BasicsPage(), basics.BasicsPage()
+    failing.settings.balance = "percentile"
+    working.settings.threshold_scale = 1.25
+    failing.wait()
+    working.wait()
+    assert failing.alert.visible and "simulation failed" in failing.alert.object
+    assert failing.result == (1.0, "max", "zero")  # the last good run stays on show
+    assert not working.alert.visible and working.result == (1.25, "max", "zero")
+
+
+def test_msat_knobs_set_the_setting_and_the_views():
+    from widgets.pages.msat import MSATPage, mode_run
+    from workbench.methods import msat_study
+
+    page = MSATPage(mode="constant", threshold_scale=1.2, timesteps=8, sample=3)
+    setting = page.setting()
+    assert (setting.mode, setting.threshold_scale, setting.spike_confidence) == \
+        ("constant", 1.2, False)
+    assert page.result == setting
+    y = msat_study.prepared().splits["test"][1]
+    assert page.settings.param.sample.bounds == (0, len(y) - 1)
+    accuracy = shown(page, "Accuracy vs T, constant (θ×1.2")
+    run = msat_study.run(setting)  # the study's own run of the setting shown
+    drawn = accuracy.Curve.Constant.dimension_values("accuracy")
+    assert np.allclose(drawn, run.accuracy[0, :len(drawn)].numpy())
+    assert title(accuracy).endswith(f"{float(run.accuracy[0, 7]):.3f} at T=8")
+    assert shown(page, "Spike raster, constant: sample 3, T=8")
+    _, _, net = mode_run(page._candidate(setting), False)
+    assert not any(m.training for m in net.modules())  # shared by every session: read-only
+
+
+def test_iir_knobs_set_the_setting_and_the_views():
+    from widgets.pages.iir import IIRPage
+
+    page = IIRPage(setting="random_init_T1", sample=4)
+    assert page.setting() == IIRSetting("digits")
+    result = page.result.result
+    assert page.settings.param.sample.bounds == (0, len(result.labels) - 1)
+    trajectory, _, _ = result.runs["random_init_T1"]
+    accuracy = float(trajectory.accuracy_curve(result.labels)[-1])
+    raster = shown(page, "random init, trained at T=1")
+    assert title(raster).startswith(f"random init, trained at T=1: test accuracy {accuracy:.3f}; "
+                                    "sample 4 makes")
+    rates = shown(page, "Firing rates, random init")
+    assert np.allclose(rates.dimension_values(1),
+                       list(trajectory.mean_firing_rates().values()))
+    t1 = next(r for r in page.result.rows if r[0] == "T1")
+    assert title(shown(page, "Accuracy and energy along the IIR chain (digits)")).endswith(
+        f"T=1 {t1[2]:.3f} at {t1[3]:.2g} J on Loihi")
+
+
+def test_early_exit_knobs_replay_the_policy_shown():
+    from widgets.pages import early_exit
+    from workbench.methods.early_exit import outcome
+
+    page = early_exit.EarlyExitPage(policy="AOI Top-K cutoff", epsilon=0.05)
+    assert page.setting().aoi_epsilon == 0.05
+    run = early_exit.base_run(page.settings.base)
+    assert page.settings.param.T_max.bounds == (1, run.T)
+    assert page.settings.param.sample.bounds == (0, run.test.B - 1)
+    stops = early_exit.topk(page.settings.base, 0.05).stop_times(run.test)
+    o = outcome(run.test, run.test_labels, stops)
+    point = shown(page, "AOI Top-K cutoff at ε=0.05")
+    assert np.allclose(point.array()[0], [o.mean_steps, o.accuracy])
+    policies = early_exit.calibrated(page.settings.base)  # shared by every session: read-only
+    with pytest.raises(TypeError):
+        policies["Dynamic Confidence"] = None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        policies["Dynamic Confidence"].threshold = 0.5
+    page.settings.T_max = 5
+    page.wait()
+    assert page.result[-1] == 5
+    histogram = shown(page, "Stop times")
+    assert histogram.dimension_values("samples").sum() == run.test.B
+    assert histogram.dimension_values("stop step").max() <= 5
