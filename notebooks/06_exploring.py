@@ -93,7 +93,8 @@ table[["trial", "setting.balance", "setting.initial", "accuracy", "latency", "sp
 # better in one. Here each setting on the front is best at one thing: max balancing with
 # v₀ = θ/2 reaches its plateau soonest, percentile balancing with v₀ = θ/2 is the most accurate,
 # max balancing from v₀ = 0 spends the fewest spikes. Which is "best" depends on what you pay
-# for a timestep and for a spike.
+# for a timestep and for a spike. The figure has two axes, so its line joins only the trials
+# that no other beats in both latency and accuracy.
 
 # %%
 front = explore.pareto(table)
@@ -109,9 +110,10 @@ explore_views.front(table, "latency", "accuracy", color="spikes")
 
 # %% [markdown]
 # ## 5. Try it: open a trial
-# Pick a trial: its point is ringed on the front, its accuracy-vs-T curve is drawn over the
-# other trials' (grey), and the line below gives its setting, its objectives and whether it is
-# on the front. Everything is read from the session's table: nothing is run again.
+# Pick a trial: its point is ringed on the accuracy-vs-latency figure, its accuracy-vs-T curve
+# is drawn over the other trials' (grey), and the line below gives its setting, its objectives and
+# whether it is Pareto-optimal in all three. Everything is read from the session's table: nothing
+# is run again.
 
 # %%
 settings = [c for c in table.columns if c.startswith("setting.")]
@@ -134,14 +136,14 @@ def at_trial(number: int) -> tuple[hv.Layout, str]:
     ringed = hv.Points([(row["latency"], row["accuracy"])], ["latency", "accuracy"]).opts(
         size=20, fill_alpha=0, line_color="red", line_width=3)
     where = (explore_views.front(table, "latency", "accuracy", color="spikes") * ringed).opts(
-        responsive=False, width=450, height=350, title=f"Trial {number} on the front")
+        responsive=False, width=450, height=350, title=f"Trial {number} (ringed)")
     curves = hv.Overlay([accuracy_curve(other).opts(color="lightgrey")
                          for _, other in table.iterrows()]
                         + [accuracy_curve(row).opts(color="red", line_width=3)]).opts(
         logx=True, width=380, height=350, title=f"Trial {number}: accuracy vs T")
     scores = ", ".join(f"{o.name} {row[o.name]:.4g}" for o in study.objectives)
-    on_front = "on the front" if number in set(front["trial"]) else "dominated"
-    return where + curves, f"trial {number} ({setting_of(row)}): {scores}; {on_front}"
+    status = "Pareto-optimal" if number in set(front["trial"]) else "dominated"
+    return where + curves, f"trial {number} ({setting_of(row)}): {scores}; {status}"
 
 
 trial = widgets.Dropdown(options=[(f"{row.trial}: {setting_of(row)}", int(row.trial))
