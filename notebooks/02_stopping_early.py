@@ -21,13 +21,16 @@
 
 # %%
 import holoviews as hv
+import ipywidgets as widgets
 import numpy as np
 import panel as pn
 import torch
+from IPython.display import display
 
 from workbench.methods.early_exit import (
     DynamicConfidence,
     FixedT,
+    Outcome,
     TopKCutoff,
     first_correct,
     fixed_t_curve,
@@ -123,3 +126,58 @@ for device in ("loihi", "cmos45_fp32", "gpu"):
     print(f"{device:>12}: fixed T {energy_fixed[device]:.3g} J, Dynamic Confidence "
           f"{energy_dc[device]:.3g} J ({energy_dc[device] / energy_fixed[device]:.0%})")
 assert energy_dc["loihi"] < energy_fixed["loihi"]
+
+# %% [markdown]
+# ## 5. Try it: move c*
+# The slider sets Dynamic Confidence's threshold c* (K stays as calibrated). Every move replays
+# the policy on the recorded test run — no re-simulation: the dot walks along the c* sweep of
+# section 3, the bars show at which step the digits stop, and the line below gives the accuracy,
+# the mean stop step and the Loihi energy spent up to each exit. A low c* stops early and
+# wrongly; past the calibrated value, a higher c* buys little accuracy with more steps.
+
+# %%
+def replay(c: float) -> tuple[torch.Tensor, Outcome, float]:
+    """Dynamic Confidence at c* = ``c`` on the recorded test run: stop steps [B], their outcome
+    and the Loihi joules per digit spent up to each exit."""
+    stops = dc.stop_times_for(test, c)
+    return stops, outcome(test, labels, stops), energy_per_device(run, stops)["loihi"]
+
+
+def at_threshold(c: float) -> tuple[hv.Layout, str]:
+    """The figure and summary line shown for c* = ``c``."""
+    stops, result, joules = replay(c)
+    stopped = np.bincount(stops.numpy(), minlength=test.T + 1)[1:]
+    trade_off = (hv.Curve(dc_sweep, "mean_steps", "accuracy", label="c* sweep")
+                 * hv.Points([(result.mean_steps, result.accuracy)], ["mean_steps", "accuracy"],
+                             label=f"c* = {c:.3f}").opts(size=10, color="red")).opts(
+        xlim=(0, 12), ylim=(0.3, 1.0), width=380, legend_position="bottom_right",
+        title="Accuracy vs mean timesteps")
+    when = hv.Histogram((np.arange(0.5, test.T + 1), stopped), kdims="stop step",
+                        vdims="digits").opts(xlim=(0.5, 12.5), width=380,
+                                             title=f"When each test digit stops, c* = {c:.3f}")
+    line = (f"c* = {c:.3f}: accuracy {result.accuracy:.3f}, mean stop step "
+            f"{result.mean_steps:.2f}, Loihi {joules * 1e6:.2f} µJ per digit "
+            f"({joules / energy_fixed['loihi']:.0%} of fixed T = {test.T})")
+    return trade_off + when, line
+
+
+# a lower c* stops sooner and spends less: the control changes what is shown
+(_, early, early_j), (_, late, late_j) = replay(0.5), replay(0.99)
+assert early.mean_steps < late.mean_steps and early_j < late_j
+
+threshold = widgets.FloatSlider(min=0.3, max=0.999, step=0.001, readout_format=".3f",
+                                continuous_update=False, description="c*")
+view = widgets.Output()
+
+
+def show(change: dict) -> None:
+    figure, line = at_threshold(change["new"])
+    with view:
+        view.clear_output(wait=True)
+        display(figure)
+        print(line)
+
+
+threshold.observe(show, names="value")
+threshold.value = dc.threshold  # the first view, drawn by the same callback as every move
+display(widgets.VBox([threshold, view]))

@@ -27,9 +27,11 @@
 import os
 
 import holoviews as hv
+import ipywidgets as widgets
 import numpy as np
 import panel as pn
 import torch
+from IPython.display import display
 
 from widgets import plots
 from workbench.datasets.stick_figure import BONES
@@ -157,6 +159,63 @@ for rate in INIT_RATES:
     print(f"ANN every {1000 / rate:>4.0f} ms: 2D {float(r.errors_2d.mean()):.2f} px, "
           f"{watts * 1e3:.3f} mW on 45 nm fp32 = {watts / reference:.2f}× the ANN at 100 Hz; "
           f"parts (mW): " + ", ".join(f"{k} {v * 1e3:.3f}" for k, v in r.energy["cmos45_fp32"].items()))
+
+# %% [markdown]
+# ## 6. Try it: the initialization rate
+# Pick a rate on the slider: the curve is the hybrid's error against the time since the last
+# ANN initialization (every window of every test sequence averaged), the dashed line the ANN's
+# own error at the SNN rate, and the line below the mean error and the power. The SNN starts
+# each window where the ANN put it; the rarer the initialization, the longer it runs on its own:
+# less power, more error.
+
+# %%
+reference_px = float(ann_fast.errors_2d.mean())
+ceiling_px = 1.1 * max(float(study_run("hybrid", 100, r).errors_2d.mean((0, 1)).max())
+                       for r in INIT_RATES)
+
+
+def at_rate(rate: float) -> tuple[hv.Overlay, str]:
+    """The figure and summary line shown for ANN initializations at ``rate`` Hz (cached runs)."""
+    r = study_run("hybrid", 100, rate)
+    per_step = r.errors_2d.mean((0, 1)).numpy()  # [W] px, averaged over sequences and windows
+    since_ms = np.arange(1, len(per_step) + 1) * r.timing.bin_us / 1000
+    watts = sum(r.energy["cmos45_fp32"].values())
+    figure = (hv.Curve((since_ms, per_step), "time since the ANN initialization (ms)",
+                       "MPJPE 2D (px)")
+              * hv.HLine(reference_px).opts(color="grey", line_dash="dashed")).opts(
+        xlim=(0, 1000 / min(INIT_RATES)), ylim=(0, ceiling_px), width=600,
+        title=f"Hybrid, ANN every {1000 / rate:.0f} ms (dashed: ANN at 100 Hz)")
+    line = (f"ANN every {1000 / rate:.0f} ms: 2D {float(r.errors_2d.mean()):.2f} px "
+            f"(ANN at 100 Hz {reference_px:.2f} px), {watts * 1e3:.3f} mW on 45 nm fp32 = "
+            f"{watts / reference:.2f}× the ANN at 100 Hz")
+    return figure, line
+
+
+init_rate = widgets.SelectionSlider(options=[(f"{r:g} Hz", r) for r in INIT_RATES], value=10.0,
+                                    continuous_update=False, description="ANN init")
+view = widgets.Output()
+
+
+def show(change: dict) -> None:
+    figure, line = at_rate(change["new"])
+    with view:
+        view.clear_output(wait=True)
+        display(figure)
+        print(line)
+
+
+init_rate.observe(show, names="value")
+show({"new": init_rate.value})  # the first view, drawn by the same callback as every move
+display(widgets.VBox([init_rate, view]))
+
+# %%
+# what the slider changes: a rarer initialization leaves the SNN alone longer, costs less and
+# errs more
+rare, often = study_run("hybrid", 100, min(INIT_RATES)), study_run("hybrid", 100, max(INIT_RATES))
+print(at_rate(min(INIT_RATES))[1], at_rate(max(INIT_RATES))[1], sep="\n")
+assert rare.errors_2d.shape[-1] > often.errors_2d.shape[-1]
+assert sum(rare.energy["cmos45_fp32"].values()) < sum(often.energy["cmos45_fp32"].values())
+assert rare.errors_2d.mean() > often.errors_2d.mean()
 
 # %% [markdown]
 # Try it in the dashboard's **ANN-initialized SNN (pose)** page, and `workbench report hybrid`

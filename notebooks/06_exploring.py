@@ -27,7 +27,9 @@ import os
 import tempfile
 
 import holoviews as hv
+import ipywidgets as widgets
 import panel as pn
+from IPython.display import display
 
 from widgets import explore_views
 from workbench import explore
@@ -88,16 +90,84 @@ table[["trial", "setting.balance", "setting.initial", "accuracy", "latency", "sp
 # %% [markdown]
 # ## 4. The front
 # A trial is Pareto-optimal when no other trial is at least as good in every objective and
-# better in one. Percentile balancing with v₀ = θ/2 reaches its plateau soonest, at a lower
-# plateau: whether that is "best" depends on what you pay for a timestep.
+# better in one. Here each setting on the front is best at one thing: max balancing with
+# v₀ = θ/2 reaches its plateau soonest, percentile balancing with v₀ = θ/2 is the most accurate,
+# max balancing from v₀ = 0 spends the fewest spikes. Which is "best" depends on what you pay
+# for a timestep and for a spike. The figure has two axes, so its line joins only the trials
+# that no other beats in both latency and accuracy.
 
 # %%
 front = explore.pareto(table)
 assert 1 <= len(front) <= len(table)
+by_setting = front.set_index(["setting.balance", "setting.initial"])
+assert by_setting["latency"].idxmin() == ("max", "half")
+assert by_setting["accuracy"].idxmax() == ("percentile", "half")
+assert by_setting["spikes"].idxmin() == ("max", "zero")
 front[["trial", "setting.balance", "setting.initial", "accuracy", "latency", "spikes"]]
 
 # %%
 explore_views.front(table, "latency", "accuracy", color="spikes")
+
+# %% [markdown]
+# ## 5. Try it: open a trial
+# Pick a trial: its point is ringed on the accuracy-vs-latency figure, its accuracy-vs-T curve
+# is drawn over the other trials' (grey), and the line below gives its setting, its objectives and
+# whether it is Pareto-optimal in all three. Everything is read from the session's table: nothing
+# is run again.
+
+# %%
+settings = [c for c in table.columns if c.startswith("setting.")]
+curve_columns = {int(c.removeprefix("accuracy[T=").removesuffix("]")): c
+                 for c in table.columns if c.startswith("accuracy[T=")}
+steps = sorted(curve_columns)
+
+
+def accuracy_curve(row) -> hv.Curve:
+    return hv.Curve((steps, [row[curve_columns[t]] for t in steps]), "T", "test accuracy")
+
+
+def setting_of(row) -> str:
+    return ", ".join(f"{c.removeprefix('setting.')}={row[c]}" for c in settings)
+
+
+def at_trial(number: int) -> tuple[hv.Layout, str]:
+    """The figure and summary line shown for trial ``number`` of the session's table."""
+    row = table.set_index("trial").loc[number]
+    ringed = hv.Points([(row["latency"], row["accuracy"])], ["latency", "accuracy"]).opts(
+        size=20, fill_alpha=0, line_color="red", line_width=3)
+    where = (explore_views.front(table, "latency", "accuracy", color="spikes") * ringed).opts(
+        responsive=False, width=450, height=350, title=f"Trial {number} (ringed)")
+    curves = hv.Overlay([accuracy_curve(other).opts(color="lightgrey")
+                         for _, other in table.iterrows()]
+                        + [accuracy_curve(row).opts(color="red", line_width=3)]).opts(
+        logx=True, width=380, height=350, title=f"Trial {number}: accuracy vs T")
+    scores = ", ".join(f"{o.name} {row[o.name]:.4g}" for o in study.objectives)
+    status = "Pareto-optimal" if number in set(front["trial"]) else "dominated"
+    return where + curves, f"trial {number} ({setting_of(row)}): {scores}; {status}"
+
+
+trial = widgets.Dropdown(options=[(f"{row.trial}: {setting_of(row)}", int(row.trial))
+                                  for _, row in table.iterrows()], description="trial")
+view = widgets.Output()
+
+
+def show(change: dict) -> None:
+    figure, line = at_trial(change["new"])
+    with view:
+        view.clear_output(wait=True)
+        display(figure)
+        print(line)
+
+
+trial.observe(show, names="value")
+show({"new": trial.value})  # the first view, drawn by the same callback as every choice
+display(widgets.VBox([trial, view]))
+
+# %%
+# what the dropdown changes: every trial shows its own setting and scores
+lines = [at_trial(n)[1] for n in table["trial"]]
+print(*lines, sep="\n")
+assert len(set(lines)) == len(table)
 
 # %% [markdown]
 # Larger sessions (an MSAT study over θ scale × the adaptive constants, NSGA-II, several seeds)
