@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 import torch
@@ -31,3 +32,15 @@ def digits_ann():
 
     model, meta = load_model("digits_ann", progress=False)
     return model, meta
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """How many fuzzed inputs the hypothesis tests tried, per entry point (tests/fuzzing.py)."""
+    fuzzing = sys.modules.get("fuzzing")
+    if fuzzing is None or not fuzzing.TRIED:
+        return
+    tried = fuzzing.TRIED
+    terminalreporter.write_sep("-", f"fuzzing: {sum(tried.values())} inputs tried over "
+                                    f"{len(tried)} entry points")
+    for entry, count in sorted(tried.items()):
+        terminalreporter.write_line(f"  {count:6d}  {entry}")
