@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 
 from workbench.errors import WorkbenchError
 
@@ -56,9 +56,11 @@ def outcome(entry: str, call: Callable[[], Any], *named: str) -> Any:
     try:
         result = call()
     except WorkbenchError as exc:
+        event("WorkbenchError")  # the share of each outcome: pytest --hypothesis-show-statistics
         if named:
             assert any(n in str(exc) for n in named), f"{exc!r} names none of {named}"
         return exc
+    event("result")
     bad = non_finite(result)
     assert bad is None, f"{entry} returned a non-finite number: {bad}"
     return result

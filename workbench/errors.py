@@ -10,6 +10,10 @@ import math
 import numbers
 from collections.abc import Sequence
 
+# runs longer than this are refused: a typo such as T=10**9 would otherwise run (or allocate
+# frames) for days; no latency study needs more than a few thousand steps
+MAX_TIMESTEPS = 100_000
+
 
 class WorkbenchError(ValueError):
     """A user-facing error: bad parameters, bad shapes, missing or corrupt data."""

@@ -22,14 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from workbench.errors import WorkbenchError, check_timesteps
+from workbench.errors import MAX_TIMESTEPS, WorkbenchError, check_timesteps
 from workbench.neurons import LIFBoxLayer, SpikingCell
 from workbench.trajectory import Trajectory
 
 CELL_TYPES = (SpikingCell, LIFBoxLayer)
-# runs longer than this are refused: a typo such as T=10**9 would otherwise run for days (no
-# latency study needs more than a few thousand steps)
-MAX_TIMESTEPS = 100_000
 StopRule = Callable[[int, Tensor], Tensor]
 Observer = Callable[[int, str, Tensor, object], None]
 
