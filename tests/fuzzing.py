@@ -37,7 +37,8 @@ def non_finite(value: Any) -> float | None:
         numeric = value.select_dtypes("number").to_numpy(float)
         if np.isinf(numeric).any():
             return float(numeric[np.isinf(numeric)][0])
-        value = [cell for column in value.select_dtypes(object) for cell in value[column]]
+        value = [cell for column in value.columns if pd.api.types.is_object_dtype(value[column])
+                 for cell in value[column]]
     if isinstance(value, dict):
         value = list(value.values())
     if isinstance(value, list | tuple):
