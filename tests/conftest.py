@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections import Counter
 
 import pytest
 import torch
@@ -36,3 +38,33 @@ def digits_ann():
 
     model, meta = load_model("digits_ann", progress=False)
     return model, meta
+
+
+# pytest-xdist workers hand their fuzzing counts to the controller, which prints the summary
+_WORKERS_TRIED: Counter[str] = Counter()
+
+
+def _tried_here() -> dict[str, int]:
+    fuzzing = sys.modules.get("fuzzing")
+    return dict(fuzzing.TRIED) if fuzzing is not None else {}
+
+
+def pytest_sessionfinish(session) -> None:
+    if hasattr(session.config, "workeroutput"):  # an xdist worker
+        session.config.workeroutput["fuzzing_tried"] = _tried_here()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    _WORKERS_TRIED.update(getattr(node, "workeroutput", {}).get("fuzzing_tried", {}))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """How many fuzzed inputs the hypothesis tests tried, per entry point (tests/fuzzing.py)."""
+    tried = _WORKERS_TRIED + Counter(_tried_here())
+    if not tried:
+        return
+    terminalreporter.write_sep("-", f"fuzzing: {sum(tried.values())} inputs tried over "
+                                    f"{len(tried)} entry points")
+    for entry, count in sorted(tried.items()):
+        terminalreporter.write_line(f"  {count:6d}  {entry}")

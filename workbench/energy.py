@@ -35,6 +35,9 @@ PROFILES_FILE = Path(__file__).resolve().parent / "data" / "energy_profiles.toml
 DEVICE_CONSTANTS = ("mac_pj", "synop_pj", "neuron_update_pj")
 TEXT_FIELDS = ("label", "grade", "source", "scope")
 KINDS = ("dense", "event")
+DEVICE_KEYS = (*DEVICE_CONSTANTS, *TEXT_FIELDS, "kind", "ann_on")
+MEMORY_KEYS = ("pj_per_access", *TEXT_FIELDS)
+MAX_PJ = 1e9  # 1 mJ per operation: beyond any device, so a larger value is a mistake
 PJ = 1e-12
 
 
@@ -75,10 +78,18 @@ def _number(path: Path, name: str, entry: dict, field: str) -> float:
     value = entry.get(field)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise WorkbenchError(f"{path}: profile {name!r} needs a number {field} (pJ), got {value!r}")
-    if not math.isfinite(value) or value < 0:
+    if not math.isfinite(value) or not 0 <= value <= MAX_PJ:
         raise WorkbenchError(f"{path}: profile {name!r} has {field} = {value}; energies must be "
-                             "finite and >= 0")
+                             f"finite and >= 0 (at most {MAX_PJ:g} pJ)")
     return float(value)
+
+
+def _known(path: Path, name: str, entry: dict, accepted: tuple[str, ...]) -> None:
+    """A misspelt key would otherwise be ignored silently (an ``ann_on`` typo changes results)."""
+    unknown = sorted(set(entry) - set(accepted))
+    if unknown:
+        raise WorkbenchError(f"{path}: profile {name!r} has unknown key(s) {unknown}; accepted: "
+                             f"{', '.join(accepted)}")
 
 
 def _text(path: Path, name: str, entry: dict) -> dict[str, str]:
@@ -101,10 +112,14 @@ def load_profiles(path: str | Path = PROFILES_FILE) -> Profiles:
     for name, entry in table.items():
         if not isinstance(entry, dict):
             raise WorkbenchError(f"{path}: {name!r} must be a table of constants")
+        _known(path, name, entry, MEMORY_KEYS if name == "memory" else DEVICE_KEYS)
         if name == "memory":
             memory = MemoryProfile(pj_per_access=_number(path, name, entry, "pj_per_access"),
                                    **_text(path, name, entry))
             continue
+        if not isinstance(entry.get("ann_on", name), str):
+            raise WorkbenchError(f"{path}: profile {name!r} has ann_on = {entry['ann_on']!r}; "
+                                 "it must name a profile of the file")
         if entry.get("kind") not in KINDS:
             raise WorkbenchError(f"{path}: profile {name!r} has kind {entry.get('kind')!r}; "
                                  f"accepted: {', '.join(KINDS)}")

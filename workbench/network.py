@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from workbench.errors import WorkbenchError, check_timesteps
+from workbench.errors import MAX_TIMESTEPS, WorkbenchError, check_timesteps
 from workbench.neurons import LIFBoxLayer, SpikingCell
 from workbench.trajectory import Trajectory
 
@@ -284,15 +284,17 @@ def state_from_membrane(cell: SpikingCell | LIFBoxLayer, v: Tensor):
 def _check_inputs(net: SpikingNetwork, inputs: Tensor, T: int | None) -> tuple[Tensor, int, bool]:
     if not isinstance(inputs, Tensor):
         raise WorkbenchError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
+    if inputs.is_complex():
+        raise WorkbenchError(f"inputs must hold real numbers, got dtype {inputs.dtype}")
     shape = net.input_shape
     if tuple(inputs.shape[1:]) == shape:
         if T is None:
             raise WorkbenchError("static (direct-encoded) inputs need T, the number of timesteps")
         static = True
-        T = check_timesteps(T)
+        T = check_timesteps(T, maximum=MAX_TIMESTEPS)
     elif tuple(inputs.shape[2:]) == shape:
         static = False
-        T = check_timesteps(inputs.shape[0] if T is None else T)
+        T = check_timesteps(inputs.shape[0] if T is None else T, maximum=MAX_TIMESTEPS)
         if T > inputs.shape[0]:
             raise WorkbenchError(f"T={T} exceeds the {inputs.shape[0]} time bins of the inputs")
     else:
@@ -301,10 +303,13 @@ def _check_inputs(net: SpikingNetwork, inputs: Tensor, T: int | None) -> tuple[T
             f"[B, {', '.join(map(str, shape))}] or binned events [T, B, {', '.join(map(str, shape))}]")
     if inputs.shape[0] == 0 or (not static and inputs.shape[1] == 0):
         raise WorkbenchError("inputs hold no samples")
-    if not torch.is_floating_point(inputs):
-        inputs = inputs.float()
+    # the network's own dtype (float32): layers refuse any other, and float64 values beyond
+    # its range become infinite here, where the check below names them
+    dtype = next(net.parameters()).dtype
+    if inputs.dtype != dtype:
+        inputs = inputs.to(dtype)
     if not torch.isfinite(inputs).all():
-        raise WorkbenchError("inputs contain NaN or infinite values")
+        raise WorkbenchError(f"inputs contain NaN or infinite values (as {dtype})")
     return inputs, T, static
 
 

@@ -201,6 +201,10 @@ def _fold_gain(ops: list[tuple[str, nn.Module]], gain: np.ndarray, node: str) ->
 def _cell(name: str, node: nir.NIRNode, dt: float) -> tuple[SpikingCell, np.ndarray]:
     """Our cell for a NIR IF/LIF node and the input gain to fold into the layer before it."""
     meta = node.metadata or {}
+    for field in ("r", "tau", "v_threshold", "v_reset", "v_leak"):
+        value = getattr(node, field, None)
+        if value is not None and not np.isfinite(_array(value)).all():
+            raise WorkbenchError(f"node {name!r} has a NaN or infinite {field}")
     v_reset = _array(node.v_reset) if node.v_reset is not None else np.zeros(1, np.float32)
     if not np.allclose(v_reset, 0.0):
         raise WorkbenchError(f"node {name!r} resets to v_reset = {float(v_reset.mean()):.4g}; our "
@@ -225,7 +229,10 @@ def _cell(name: str, node: nir.NIRNode, dt: float) -> tuple[SpikingCell, np.ndar
     threshold = float(theta.reshape(-1)[0]) if scalar else torch.from_numpy(theta)
     lam = float(leak.reshape(-1)[0]) if np.allclose(leak, leak.reshape(-1)[0]) else (
         torch.from_numpy(leak))
-    return SpikingCell(threshold, lam, reset=reset, initial=initial), gain
+    try:
+        return SpikingCell(threshold, lam, reset=reset, initial=initial), gain
+    except WorkbenchError as exc:  # e.g. τ = dt: λ = 0, a neuron without memory
+        raise WorkbenchError(f"node {name!r}: {exc}") from None
 
 
 def _layer(name: str, node: nir.NIRNode) -> nn.Module:
@@ -276,6 +283,27 @@ def _input_shape(graph_input: nir.Input, first: nir.NIRNode | None,
     if not shape:
         raise WorkbenchError("the NIR Input node has no shape; pass input_shape=")
     return shape
+
+
+@torch.no_grad()
+def _dry_run(layers: list[tuple[str, nn.Module]], shape: tuple[int, ...]) -> torch.Tensor:
+    """One zero sample through ``layers``: a node whose shapes do not chain (a foreign exporter,
+    a hand-edited file) is named here rather than failing inside torch at the first run.
+    Returns the last layer's output [1, ...]."""
+    h = torch.zeros((1, *shape))
+    for name, module in layers:
+        given = tuple(h.shape[1:])
+        try:
+            out = module(h)[0] if isinstance(module, SpikingCell) else module(h)
+        except RuntimeError as exc:
+            reason = str(exc).splitlines()[0]
+            raise WorkbenchError(f"node {name!r} does not fit the shape {given} it receives "
+                                 f"({reason})") from None
+        if isinstance(module, SpikingCell) and out.shape != h.shape:
+            raise WorkbenchError(f"node {name!r} has parameters for {tuple(out.shape[1:])} "
+                                 f"neurons but receives {given}")
+        h = out
+    return h
 
 
 def from_nir(graph: nir.NIRGraph | str | Path, dt: float | None = None,
@@ -344,12 +372,8 @@ def from_nir(graph: nir.NIRGraph | str | Path, dt: float | None = None,
     if pending != 1.0:
         raise WorkbenchError("a SumPool2d at the end of the graph has no synaptic layer to absorb "
                              "its window size")
+    h = _dry_run(layers, shape)
     if not any(isinstance(m, nn.Linear | nn.Conv2d) for _, m in stage_ops):
-        h = torch.zeros((1, *shape))
-        with torch.no_grad():
-            for _, module in layers:  # cells keep the shape: run the layers only
-                if not isinstance(module, SpikingCell):
-                    h = module(h)
         identity = nn.Linear(h[0].numel(), h[0].numel(), bias=False)
         with torch.no_grad():
             identity.weight.copy_(torch.eye(h[0].numel()))

@@ -23,8 +23,8 @@ from tonic.transforms import Downsample, ToFrame
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from workbench.datasets.events import validate_events
-from workbench.errors import WorkbenchError, check_positive, check_timesteps
+from workbench.datasets.events import check_sensor_size, validate_events
+from workbench.errors import MAX_TIMESTEPS, WorkbenchError, check_positive, check_timesteps
 
 
 @dataclass(frozen=True)
@@ -37,21 +37,27 @@ class FrameConfig:
     spatial_factor: float = 1.0
 
     def __post_init__(self) -> None:
-        check_timesteps(self.timesteps, "timesteps")
+        check_timesteps(self.timesteps, "timesteps", maximum=MAX_TIMESTEPS)
         check_positive(self.time_window_us, "time_window_us")
         if not 0.0 < self.spatial_factor <= 1.0:
             raise WorkbenchError(f"spatial_factor must lie in (0, 1], got {self.spatial_factor}")
 
     def frame_size(self, sensor_size: tuple[int, int, int]) -> tuple[int, int, int]:
-        """Sensor size ``(W, H, P)`` after downsampling."""
-        w, h, p = sensor_size
-        return int(w * self.spatial_factor), int(h * self.spatial_factor), p
+        """Sensor size ``(W, H, P)`` after downsampling: one past the last pixel that tonic's
+        ``Downsample`` (x ← int(x·factor)) can write, so that every event lands on a pixel."""
+        w, h, p = check_sensor_size(sensor_size)
+        return int((w - 1) * self.spatial_factor) + 1, int((h - 1) * self.spatial_factor) + 1, p
 
 
 def event_frames(events: np.ndarray, sensor_size: tuple[int, int, int],
                  config: FrameConfig) -> np.ndarray:
     """Event counts per frame, polarity and pixel, [timesteps, P, H', W'] float32; events after
-    ``timesteps·time_window_us`` are not seen (the run ends there)."""
+    ``timesteps·time_window_us`` are not seen (the run ends there). Events may come in any
+    order."""
+    validate_events(events, sensor_size)
+    t = events["t"]
+    if (t[1:] < t[:-1]).any():  # tonic's time slicer bisects: it needs them in time order
+        events = events[np.argsort(t, kind="stable")]
     if config.spatial_factor != 1.0:
         events = Downsample(spatial_factor=config.spatial_factor)(events.copy())
         sensor_size = config.frame_size(sensor_size)

@@ -49,7 +49,8 @@ class RealEventDataset:
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
         events = READERS[self.name](self.files[i])
-        size = self.sensor_size or (int(events["x"].max()) + 1, int(events["y"].max()) + 1, 2)
+        size = self.sensor_size or (int(events["x"].max(initial=0)) + 1,
+                                    int(events["y"].max(initial=0)) + 1, 2)
         try:
             validate_events(events, size)
         except WorkbenchError as exc:

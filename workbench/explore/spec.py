@@ -49,6 +49,11 @@ class Dimension:
     log: bool = False
     steps: int = 3
 
+    def __post_init__(self) -> None:
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+            raise WorkbenchError(f"steps (grid points of {self.name}) must be a whole number "
+                                 f">= 1, got {self.steps!r}")
+
     def distribution(self, grid: bool) -> BaseDistribution:
         """Optuna's distribution of this field (a grid searches the grid values only)."""
         if grid or self.choices is not None:
