@@ -9,7 +9,6 @@ import re
 
 import panel as pn
 import param
-import pytest
 from fuzzing import outcome
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -81,10 +80,6 @@ def url_arguments(draw) -> tuple[type, dict[str, list[bytes]]]:
     return settings_class, draw(st.dictionaries(keys, values, max_size=5))
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason=(
-    "widgets/url_settings.py turns an Integer parameter with int(float(text)): ?timesteps=inf "
-    "raises OverflowError, which its except clause does not list (fix: add OverflowError, or "
-    "accept only whole-number text); widgets/** belongs to another helper"))
 @settings(max_examples=300)
 @given(case=url_arguments())
 def test_url_parameters_set_valid_settings_or_are_ignored(case):
@@ -98,10 +93,6 @@ def test_url_parameters_set_valid_settings_or_are_ignored(case):
     settings_class(**found)  # a page opens with them
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeDecodeError, reason=(
-    "widgets/app.py decodes ?page= with bytes.decode(): a non-UTF-8 value raises "
-    "UnicodeDecodeError in create_app (fix: decode(errors='replace')); widgets/** belongs to "
-    "another helper"))
 def test_a_page_parameter_that_is_not_utf8_opens_the_first_page(monkeypatch):
     import widgets.app
 

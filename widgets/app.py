@@ -79,7 +79,7 @@ def create_app(source: Shared | None = None) -> pn.template.BaseTemplate:
     pn.extension("tabulator", inline=True)  # the Explore page's trial table
     pn.config.loading_indicator = True  # every pane shows a spinner while it recomputes
     built: dict[str, pn.viewable.Viewable] = {}
-    requested = (pn.state.session_args.get("page") or [b""])[0].decode()
+    requested = (pn.state.session_args.get("page") or [b""])[0].decode(errors="replace")
     menu = pn.widgets.RadioButtonGroup(options=list(pages), orientation="vertical",
                                        button_type="light", name="page",
                                        value=requested if requested in pages else next(iter(pages)))

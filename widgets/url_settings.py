@@ -8,6 +8,7 @@ no value is ever used as a path.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,10 +20,15 @@ def _convert(p: param.Parameter, text: str) -> Any:
         return {"True": True, "False": False}[text]
     if isinstance(p, param.Selector):
         return next(o for o in p.objects if str(o) == text)
-    if isinstance(p, param.Integer):
-        return int(float(text))
     if isinstance(p, param.Number):
-        return float(text)
+        value = float(text)
+        if not math.isfinite(value):  # NaN passes every bounds check
+            raise ValueError(text)
+        if isinstance(p, param.Integer):
+            if not value.is_integer():  # ?timesteps=2.7 is a bad link, not T = 2
+                raise ValueError(text)
+            return int(value)
+        return value
     raise TypeError(type(p).__name__)
 
 
