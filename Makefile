@@ -56,6 +56,7 @@ test: setup /usr/bin/chromium
 bench: setup
 	$(BIN)/python benchmarks/simulate.py
 	$(BIN)/python benchmarks/dashboard.py
+	$(BIN)/python benchmarks/load.py
 
 clean:
 	rm -rf $(VENV) build dist

@@ -2,9 +2,9 @@
 
 Serves the app on loopback and opens N sessions, each a separate headless Chromium context
 (its own cookies, websocket and server-side session) on one page of the dashboard, spread over
-the pages round robin. Once its page is shown, every session moves the page's first knob (its first
-slider, three steps right, three left, ...; or, on a page without sliders, its first selector
-through its options) for a bounded time and times each press until a plot
+the pages round robin. Once its page is shown, every session moves one knob of the page (its first
+slider, three steps right, three left, ...; on the pose page, which has none, the traced-layer
+selector through its options) for a bounded time and times each press until a plot
 title that was not there before the press exists, plus two animation frames. Before the
 concurrent phase every page is measured alone (one session) the same way, so each page's
 figures under load sit beside its single-session figures (this also loads every page's shared
@@ -35,6 +35,8 @@ from widgets.app import PAGES
 from widgets.browser import CHROMIUM, CHROMIUM_ARGS, NEXT_FRAME, TITLES, free_port
 
 KNOB_PAGES = [name for name in PAGES if name != "Explore"]  # Explore runs sessions, not views
+# pages whose sessions move a selector (the one holding this option) instead of their first slider
+SELECTORS = {"ANN-initialized SNN (pose)": "lif4"}  # the traced layer: its views replay, fast
 NEW_TITLE = f"(old) => ({TITLES})().some(t => !old.includes(t))"
 
 
@@ -58,9 +60,11 @@ async def drive(browser, url: str, log: SessionLog, seconds: float | None, press
         # a page's first request builds it (its models load on first use): wait for that
         await page.goto(f"{url}?page={quote(log.page)}", timeout=300_000)
         await page.wait_for_function(f"() => ({TITLES})().length > 0", timeout=300_000)
-        knob = page.locator(".noUi-handle, select").first
+        option = SELECTORS.get(log.page)
+        knob = (page.locator("select", has=page.locator("option", has_text=option)) if option
+                else page.locator(".noUi-handle, select")).first
         await knob.wait_for(timeout=300_000)
-        slider = await page.locator(".noUi-handle").count() > 0
+        slider = option is None and await page.locator(".noUi-handle").count() > 0
         if slider:
             knob = page.locator(".noUi-handle").first
         else:

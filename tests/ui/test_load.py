@@ -1,0 +1,29 @@
+"""Concurrent sessions against one served dashboard (the short version of benchmarks/load.py)."""
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from widgets.browser import CHROMIUM
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import load  # noqa: E402  (benchmarks/load.py)
+
+pytestmark = pytest.mark.browser
+
+
+def test_concurrent_sessions_on_every_page_repaint_without_errors():
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    sessions = len(load.KNOB_PAGES)  # one session on each page, all at once
+    result = load.run(sessions=sessions, seconds=15, alone_presses=0, after=0)
+    errors = [e for log in result["logs"] for e in log.errors]
+    assert not errors, errors
+    assert result["server_errors"] == 0, result["server_log"][-3000:]
+    assert result["served"]
+    timed = {log.page for log in result["logs"] if log.latencies}
+    assert timed == set(load.KNOB_PAGES)
+    print(f"{sessions} sessions: " + ", ".join(
+        f"{page} median {median:.0f} ms" for page, (_, median, _) in load.summary(result["logs"]).items()))
