@@ -21,7 +21,7 @@ def test_concurrent_sessions_on_every_page_repaint_without_errors():
     result = load.run(sessions=sessions, seconds=15, alone_presses=0, after=0)
     errors = [e for log in result["logs"] for e in log.errors]
     assert not errors, errors
-    assert result["server_errors"] == 0, result["server_log"][-3000:]
+    assert result["server_errors"] == 0, load.server_faults(result["server_log"])
     assert result["served"]
     timed = {log.page for log in result["logs"] if log.latencies}
     assert timed == set(load.KNOB_PAGES)
