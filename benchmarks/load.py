@@ -125,7 +125,7 @@ async def measure(url: str, server: psutil.Process, sessions: int, seconds: floa
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        alone = [SessionLog(name) for name in KNOB_PAGES]
+        alone = [SessionLog(name) for name in KNOB_PAGES] if alone_presses else []
         for log in alone:  # one session at a time: the single-session reference
             await drive(browser, url, log, None, alone_presses, 60_000)
         before = rss_mib(server)
@@ -157,7 +157,9 @@ def server_faults(log: str) -> list[str]:
 
 
 def served(port: int, log) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "workbench.cli", "serve", "--port", str(port)],
+    # --no-prepare: nothing but the sessions runs beside the server (pages build on first use)
+    return subprocess.Popen([sys.executable, "-m", "workbench.cli", "serve", "--port", str(port),
+                             "--no-prepare"],
                             stdout=log, stderr=subprocess.STDOUT,
                             cwd=Path(__file__).resolve().parents[1])
 

@@ -21,6 +21,8 @@ os.environ.setdefault("WORKBENCH_DEVICE", "cpu")
 # oversubscribe the cores and every OpenMP barrier then waits for a descheduled thread.
 if "PYTEST_XDIST_WORKER" in os.environ:
     os.environ["WORKBENCH_THREADS"] = "1"
+    # notebook kernels never call workbench.device.set_threads: their torch reads these
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
 torch.set_num_threads(int(os.environ.get("WORKBENCH_THREADS", "0")) or 2)
 
 
