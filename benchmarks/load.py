@@ -10,10 +10,12 @@ concurrent phase every page is measured alone (one session) the same way, so eac
 figures under load sit beside its single-session figures (this also loads every page's shared
 models before the memory baseline). Reported: errors (JavaScript errors, presses with no
 repaint within the timeout, server tracebacks), median and p95 latency per page, and the
-server's resident memory before the sessions, at its peak, and 60 s after every session closed
-(Panel discards a closed session's document after its unused-session lifetime).
+server's resident memory before the sessions, at its peak, and 60 s after each wave of sessions
+closed (Panel discards a closed session's document after its unused-session lifetime): memory
+that is bounded stops growing from one wave to the next.
 
     python benchmarks/load.py [--sessions 20] [--seconds 180] [--alone-presses 6] [--after 60]
+                              [--rounds 2]
 """
 
 from __future__ import annotations
@@ -120,9 +122,12 @@ def summary(logs: list[SessionLog]) -> dict[str, tuple[int, float, float]]:
 
 
 async def measure(url: str, server: psutil.Process, sessions: int, seconds: float,
-                  alone_presses: int, after: float) -> dict:
+                  alone_presses: int, after: float, rounds: int = 1) -> dict:
+    """Single sessions, then ``rounds`` waves of ``sessions`` concurrent ones, each wave
+    followed by ``after`` seconds without sessions (server RSS read after each)."""
     from playwright.async_api import async_playwright
 
+    logs, settled = [], []
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         alone = [SessionLog(name) for name in KNOB_PAGES] if alone_presses else []
@@ -131,15 +136,17 @@ async def measure(url: str, server: psutil.Process, sessions: int, seconds: floa
         before = rss_mib(server)
         peak, stop = [before], asyncio.Event()
         sampler = asyncio.create_task(sample_rss(server, peak, stop))
-        logs = [SessionLog(KNOB_PAGES[i % len(KNOB_PAGES)]) for i in range(sessions)]
-        await asyncio.gather(*(drive(browser, url, log, seconds, None, 60_000) for log in logs))
+        for _ in range(rounds):
+            wave = [SessionLog(KNOB_PAGES[i % len(KNOB_PAGES)]) for i in range(sessions)]
+            await asyncio.gather(*(drive(browser, url, log, seconds, None, 60_000)
+                                   for log in wave))
+            logs += wave
+            await asyncio.sleep(after)  # closed sessions are discarded meanwhile
+            settled.append(rss_mib(server))
         stop.set()
         await sampler
         await browser.close()
-    closed = rss_mib(server)
-    await asyncio.sleep(after)
-    return {"alone": alone, "logs": logs, "before": before, "peak": peak[0], "closed": closed,
-            "after": rss_mib(server)}
+    return {"alone": alone, "logs": logs, "before": before, "peak": peak[0], "settled": settled}
 
 
 # tornado logs a client that closes while the server writes to it: a browser leaving, no fault
@@ -178,7 +185,7 @@ def wait_until_served(url: str, proc: subprocess.Popen, timeout: float = 300) ->
             time.sleep(0.5)
 
 
-def run(sessions: int, seconds: float, alone_presses: int, after: float) -> dict:
+def run(sessions: int, seconds: float, alone_presses: int, after: float, rounds: int = 1) -> dict:
     """Serve, measure, stop; the result dict also holds the server's tracebacks."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
@@ -187,7 +194,7 @@ def run(sessions: int, seconds: float, alone_presses: int, after: float) -> dict
         try:
             wait_until_served(url, proc)
             result = asyncio.run(measure(url, psutil.Process(proc.pid), sessions, seconds,
-                                         alone_presses, after))
+                                         alone_presses, after, rounds))
             result["served"] = proc.poll() is None
         finally:
             proc.terminate()
@@ -205,8 +212,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=180)
     parser.add_argument("--alone-presses", type=int, default=6)
     parser.add_argument("--after", type=float, default=60)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="waves of sessions: memory that stays bounded stops growing")
     args = parser.parse_args()
-    result = run(args.sessions, args.seconds, args.alone_presses, args.after)
+    result = run(args.sessions, args.seconds, args.alone_presses, args.after, args.rounds)
     errors = [e for log in result["logs"] + result["alone"] for e in log.errors]
     alone, loaded = summary(result["alone"]), summary(result["logs"])
     print(f"{args.sessions} concurrent Chromium sessions for {args.seconds:.0f} s over "
@@ -222,9 +231,10 @@ def main() -> None:
             loaded.get(name, (0, float("nan"), float("nan")))
         print(f"{name:<30} {a[0]:>9} {a[1]:>7.0f} {a[2]:>7.0f} {b[0]:>10} {b[1]:>7.0f} "
               f"{b[2]:>7.0f}")
+    settled = ", ".join(f"{mib:.0f} MiB" for mib in result["settled"])
     print(f"server RSS: {result['before']:.0f} MiB before the sessions, {result['peak']:.0f} MiB "
-          f"at peak, {result['closed']:.0f} MiB as they closed, {result['after']:.0f} MiB "
-          f"{args.after:.0f} s later; still serving: {result['served']}")
+          f"at peak, {args.after:.0f} s after each wave closed: {settled}; still serving: "
+          f"{result['served']}")
 
 
 if __name__ == "__main__":
