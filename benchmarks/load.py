@@ -23,18 +23,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import quote
 
 import psutil
 
 from widgets.app import PAGES
-from widgets.browser import CHROMIUM, CHROMIUM_ARGS, NEXT_FRAME, TITLES, free_port
+from widgets.browser import CHROMIUM, CHROMIUM_ARGS, NEXT_FRAME, TITLES, served_app
 
 KNOB_PAGES = [name for name in PAGES if name != "Explore"]  # Explore runs sessions, not views
 # pages whose sessions move a selector (the one holding this option) instead of their first slider
@@ -163,42 +160,17 @@ def server_faults(log: str) -> list[str]:
     return faults
 
 
-def served(port: int, log) -> subprocess.Popen:
-    # --no-prepare: nothing but the sessions runs beside the server (pages build on first use)
-    return subprocess.Popen([sys.executable, "-m", "workbench.cli", "serve", "--port", str(port),
-                             "--no-prepare"],
-                            stdout=log, stderr=subprocess.STDOUT,
-                            cwd=Path(__file__).resolve().parents[1])
-
-
-def wait_until_served(url: str, proc: subprocess.Popen, timeout: float = 300) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=5)
-            return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the dashboard did not start") from None
-            time.sleep(0.5)
-
-
 def run(sessions: int, seconds: float, alone_presses: int, after: float, rounds: int = 1) -> dict:
     """Serve, measure, stop; the result dict also holds the server's tracebacks."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
     with tempfile.TemporaryFile() as log:
-        proc = served(port, log)
-        try:
-            wait_until_served(url, proc)
-            result = asyncio.run(measure(url, psutil.Process(proc.pid), sessions, seconds,
-                                         alone_presses, after, rounds))
-            result["served"] = proc.poll() is None
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+        # --no-prepare: nothing but the sessions runs beside the server (pages build on first use)
+        with served_app("--no-prepare", timeout=300, log=log) as url:
+            port = url.rstrip("/").rsplit(":", 1)[1]
+            server = next(child for child in psutil.Process().children()
+                          if port in child.cmdline())  # the `workbench serve` just started
+            result = asyncio.run(measure(url, server, sessions, seconds, alone_presses, after,
+                                         rounds))
+            result["served"] = server.is_running()
         log.seek(0)
         text = log.read().decode(errors="replace")
     result["server_errors"] = len(server_faults(text))

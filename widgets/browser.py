@@ -18,6 +18,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote
 
 CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
@@ -36,12 +37,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served_app(*options: str, timeout: float = 120.0,
-               env: dict[str, str] | None = None) -> Iterator[str]:
+def served_app(*options: str, timeout: float = 120.0, env: dict[str, str] | None = None,
+               log: BinaryIO | None = None) -> Iterator[str]:
     """Start ``workbench serve`` (with ``options``, e.g. ``--model SOURCE``; ``env`` adds
-    environment variables) on a free loopback port; yield its URL; stop it."""
+    environment variables; its output goes to ``log``, a temporary file by default) on a free
+    loopback port; yield its URL; stop it."""
     port = free_port()
-    log = tempfile.TemporaryFile()
+    own_log = log is None
+    log = tempfile.TemporaryFile() if own_log else log
     proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "serve", "--port", str(port),
                              *options], stdout=log, stderr=subprocess.STDOUT,
                             cwd=Path(__file__).resolve().parents[1], env={**os.environ, **(env or {})})
@@ -65,7 +68,8 @@ def served_app(*options: str, timeout: float = 120.0,
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        log.close()
+        if own_log:
+            log.close()
 
 
 @contextlib.contextmanager
