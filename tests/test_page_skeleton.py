@@ -96,12 +96,12 @@ def test_the_newest_request_wins_and_a_stale_result_is_never_painted():
     assert page.started.setdefault(0.1, threading.Event()).wait(30)
     page.settings.rate = 0.2  # newer, queued behind it on the page's one worker
     page.settings.rate = 0.3  # newer still: 0.2 never starts
-    assert page.busy and page.progress.visible and page.status.visible
+    assert page.busy and page.status.object == "*Recomputing…*"
     page.gates[0.1].set()  # the stale request finishes last but one
     page.wait()
     assert [s.rate for s in page.painted] == [0.3]
     assert page.result.rate == 0.3 and 0.2 not in page.started
-    assert not page.busy and not page.progress.visible
+    assert not page.busy and not page.progress.visible and page.status.object == ""
 
 
 def test_a_failing_request_shows_its_error_on_its_page_only():
@@ -190,3 +190,40 @@ def test_a_page_that_cannot_be_built_says_so_and_the_app_keeps_serving(monkeypat
     assert isinstance(alert, pn.pane.Alert) and "its models are missing" in alert.object
     menu.value = "Toy"
     assert template.main[0].objects == [toy]  # the same page, its knobs kept
+
+
+def test_a_live_view_redraws_in_place_and_never_draws_a_non_finite_number():
+    from widgets import live
+
+    page = ToyPage()
+    figure = live.bars("sample", "rate")
+
+    def frame(rate: float, sample: int) -> live.Frame:
+        return live.Frame(f"rate {rate}, sample {sample}",
+                          {"bars": {"x": ["a", "b"],
+                                    "top": [rate, float("inf") if sample == 7 else rate * sample]}},
+                          factors=["a", "b"], ranges={"y": (0.0, 10.0)})
+
+    page.live(figure, frame, page.settings.param.rate, page.settings.param.sample)
+    source = figure.sources["bars"]
+    assert figure.figure.title.text == "rate 0.5, sample 0"
+    assert list(source.data["top"]) == [0.5, 0.0]
+    assert list(figure.figure.x_range.factors) == ["a", "b"]
+    page.settings.sample = 4  # a replay knob: drawn at once, no request to the worker
+    assert figure.figure.title.text == "rate 0.5, sample 4"
+    assert list(source.data["top"]) == [0.5, 2.0]
+    data = source.data
+    figure.draw(frame(0.5, 4))  # the same frame assigns nothing (a browser gets no patch)
+    assert source.data is data
+    page.settings.sample = 7  # its frame holds an inf: the view refuses, the page says why
+    assert figure.figure.title.text == "rate 0.5, sample 4"
+    assert list(source.data["top"]) == [0.5, 2.0]
+    assert page.alert.visible and "NaN or inf" in page.alert.object
+
+
+def test_the_deferred_views_read_the_knobs_copy_which_follows_them():
+    page = ToyPage()
+    assert page.later(page.settings.param.sample) is page.shown.param.sample
+    assert page.later(page.param.result) is page.param.result  # not a knob: as it is
+    page.settings.sample = 9  # the copy has no bounds of its own: the knob's were checked
+    assert page.shown.sample == 9

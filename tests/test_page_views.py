@@ -35,6 +35,14 @@ def shown(page, prefix: str):
     raise AssertionError(f"no plot titled {prefix!r}…")
 
 
+def live_shown(page, prefix: str):
+    """The data sources of the page's live view whose title starts with ``prefix``."""
+    for pane in pn.panel(page).select(pn.pane.Bokeh):
+        if pane.object.title.text.startswith(prefix):
+            return {r.name or i: r.data_source.data for i, r in enumerate(pane.object.renderers)}
+    raise AssertionError(f"no live view titled {prefix!r}…")
+
+
 @pytest.fixture(scope="module")
 def basics():
     from widgets.pages import basics
@@ -135,9 +143,13 @@ def test_iir_knobs_set_the_setting_and_the_views():
     raster = shown(page, "random init, trained at T=1")
     assert title(raster).startswith(f"random init, trained at T=1: test accuracy {accuracy:.3f}; "
                                     "sample 4 makes")
-    rates = shown(page, "Firing rates, random init")
-    assert np.allclose(rates.dimension_values(1),
-                       list(trajectory.mean_firing_rates().values()))
+    rates = live_shown(page, "Firing rates, random init")[0]
+    expected = trajectory.mean_firing_rates()
+    assert list(rates["x"]) == list(expected)
+    assert np.allclose(rates["top"], list(expected.values()))
+    page.settings.setting = "T2"  # the stage knob redraws the live view in place
+    assert np.allclose(live_shown(page, "Firing rates, IIR T=2")[0]["top"],
+                       list(result.runs["T2"][0].mean_firing_rates().values()))
     t1 = next(r for r in page.result.rows if r[0] == "T1")
     assert title(shown(page, "Accuracy and energy along the IIR chain (digits)")).endswith(
         f"T=1 {t1[2]:.3f} at {t1[3]:.2g} J on Loihi")
@@ -154,8 +166,9 @@ def test_early_exit_knobs_replay_the_policy_shown():
     assert page.settings.param.sample.bounds == (0, run.test.B - 1)
     stops = early_exit.topk(page.settings.base, 0.05).stop_times(run.test)
     o = outcome(run.test, run.test_labels, stops)
-    point = shown(page, "AOI Top-K cutoff at ε=0.05")
-    assert np.allclose(point.array()[0], [o.mean_steps, o.accuracy])
+    drawn = live_shown(page, "AOI Top-K cutoff at ε=0.05")
+    point = next(d for d in drawn.values() if len(d["x"]) == 1)
+    assert np.allclose([point["x"][0], point["y"][0]], [o.mean_steps, o.accuracy])
     policies = early_exit.calibrated(page.settings.base)  # shared by every session: read-only
     with pytest.raises(TypeError):
         policies["Dynamic Confidence"] = None

@@ -77,7 +77,6 @@ def create_app(source: Shared | None = None) -> pn.template.BaseTemplate:
                  **{name: partial(_on_own_model, name, page) for name, page in PAGES.items()}}
     hv.extension("bokeh", logo=False)
     pn.extension("tabulator", inline=True)  # the Explore page's trial table
-    pn.config.loading_indicator = True  # every pane shows a spinner while it recomputes
     built: dict[str, pn.viewable.Viewable] = {}
     requested = (pn.state.session_args.get("page") or [b""])[0].decode(errors="replace")
     menu = pn.widgets.RadioButtonGroup(options=list(pages), orientation="vertical",

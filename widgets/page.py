@@ -7,6 +7,11 @@ knobs into the study's frozen ``Setting``, runs ``compute`` on the page's one wo
 progress bar while it runs and an error in this page only when it raises, and frees the page's
 worker when its browser session closes. Shared read-only data stays in the page modules' caches;
 everything a session changes lives on its page.
+
+Order of a knob move, served: the page's live views (:mod:`widgets.live`) redraw at once and
+their patch leaves; one event-loop tick later the knobs' copy ``shown`` follows, and every
+HoloViews view and the slow work react to it, under one freeze of the document (Bokeh then
+re-walks the page's model graph once, not once per view).
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ from typing import Any, ClassVar
 import holoviews as hv
 import panel as pn
 import param
+from panel.io.document import hold
 from panel.io.state import set_curdoc
 
+from widgets.live import Frame, LiveFigure
 from widgets.url_settings import settings_from_url
 from widgets.worker import Job, Worker
 from workbench.errors import WorkbenchError
@@ -49,9 +56,11 @@ class Page(pn.viewable.Viewer):
         self.settings = self.settings_class()
         self._doc = pn.state.curdoc  # the session's document (None in-process)
         self.worker = Worker(self._on_loop, name=self.title)
-        self.progress = pn.indicators.Progress(value=-1, active=False, visible=False,
+        # the status line keeps its place (an element shown or hidden makes the browser lay the
+        # whole page out again: ~0.3 s here); the bar appears only for work that reports progress
+        self.progress = pn.indicators.Progress(value=0, max=1, visible=False,
                                                sizing_mode="stretch_width")
-        self.status = pn.pane.Markdown("", visible=False, sizing_mode="stretch_width")
+        self.status = pn.pane.Markdown("", height=40, sizing_mode="stretch_width")
         self.alert = pn.pane.Alert("", alert_type="danger", visible=False,
                                    sizing_mode="stretch_width")
         self.bounds()
@@ -61,12 +70,39 @@ class Page(pn.viewable.Viewer):
                 self.set_knob(name, values[name])
         for name in set(values) - set(self.settings.param):
             self.set_knob(name, values[name])  # raises: an unknown knob
-        if self._doc is not None and self._doc.session_context is not None:
+        if self._served:
             pn.state.on_session_destroyed(self._session_closed)
+        self.shown = _mirror(self.settings)
+        self._pending: dict[str, Any] = {}
+        # after the page's own watchers (e.g. bounds that follow a base), which run at 0
+        self.settings.param.watch(self._follow, [n for n in self.shown.param if n != "name"],
+                                  precedence=1)
         if self.slow_knobs:
             self.result = self.compute(self.request(), None)  # the first view waits for it
-            # after the page's own watchers (e.g. bounds that follow a base), which run at 0
-            self.settings.param.watch(self.refresh, list(self.slow_knobs), precedence=1)
+            self.shown.param.watch(self.refresh, list(self.slow_knobs))
+
+    @property
+    def _served(self) -> bool:
+        return self._doc is not None and self._doc.session_context is not None
+
+    def _follow(self, *events: param.parameterized.Event) -> None:
+        """Let ``shown`` follow the knobs: at once in-process, a tick later when served (after
+        the live views' patch has left)."""
+        first = not self._pending
+        self._pending.update({e.name: e.new for e in events})
+        if not self._served:
+            self._settle()
+        elif first:
+            with set_curdoc(self._doc):
+                pn.state.execute(self._settle, schedule=True)
+
+    def _settle(self) -> None:
+        pending, self._pending = self._pending, {}
+        if self._doc is None:  # closed, or in-process
+            self.shown.param.update(**pending)
+            return
+        with hold(self._doc, freeze=True):
+            self.shown.param.update(**pending)
 
     # -- knobs -> the study's Setting --------------------------------------------------------
     def bounds(self) -> None:
@@ -120,8 +156,7 @@ class Page(pn.viewable.Viewer):
         event loop) unless a newer request came. The request's generation."""
         self.alert.visible = False
         self.busy = True
-        self.progress.param.update(value=-1, active=True, visible=True)
-        self.status.param.update(object=progress_text, visible=True)
+        self.status.object = f"*{progress_text}*"
 
         def shown(value: Any) -> None:
             show(value)
@@ -135,14 +170,14 @@ class Page(pn.viewable.Viewer):
         return self.worker.submit(work, shown, failed, self._progressed)
 
     def _progressed(self, done: int, total: int, text: str) -> None:
-        self.progress.param.update(max=max(total, 1), value=min(done, total), active=False)
+        self.progress.param.update(max=max(total, 1), value=min(done, total), visible=True)
         if text:
-            self.status.object = text
+            self.status.object = f"*{text}*"
 
     def _idle(self) -> None:
         self.busy = False
-        self.progress.param.update(active=False, visible=False)
-        self.status.visible = False
+        self.progress.visible = False
+        self.status.object = ""
 
     def wait(self, timeout: float = 120.0) -> None:
         """Until the newest request is shown (in-process use; a served page never waits)."""
@@ -151,11 +186,17 @@ class Page(pn.viewable.Viewer):
     def _on_loop(self, apply: Callable[[], None]) -> None:
         """Run ``apply`` where the session's models may change: its event loop when served,
         else at once (in-process, in the worker thread)."""
-        if self._doc is None or self._doc.session_context is None:
+        if not self._served:
             apply()
             return
-        with set_curdoc(self._doc):
-            pn.state.execute(apply, schedule=True)
+        doc = self._doc
+
+        def held() -> None:
+            with hold(doc, freeze=True):  # the views it redraws: one model-graph walk
+                apply()
+
+        with set_curdoc(doc):
+            pn.state.execute(held, schedule=True)
 
     def _session_closed(self, _context: Any) -> None:
         """Free this session's objects: the worker (cancelled) and the last result."""
@@ -165,13 +206,38 @@ class Page(pn.viewable.Viewer):
         self._doc = None
 
     # -- views ---------------------------------------------------------------------------------
-    def view(self, method: Callable[..., hv.core.Dimensioned], *deps: Any,
-             slow: bool = False) -> pn.pane.HoloViews:
-        """A plot of ``method(*deps)`` redrawn in place when a dependency (param, widget)
-        changes; ``slow``: it waits for the worker and shows a spinner meanwhile."""
-        return pn.pane.HoloViews(hv.DynamicMap(pn.bind(method, *deps)),
-                                 sizing_mode="stretch_width",
-                                 **({"loading": self.param.busy} if slow else {}))
+    def later(self, dep: Any) -> Any:
+        """``dep``, or, for a knob, its copy in ``shown`` (which follows a tick later)."""
+        if isinstance(dep, param.Parameter) and dep.owner is self.settings:
+            return self.shown.param[dep.name]
+        return dep
+
+    def view(self, method: Callable[..., hv.core.Dimensioned], *deps: Any) -> pn.pane.HoloViews:
+        """A plot of ``method(*deps)`` redrawn when a dependency (param, widget) changes, a
+        tick after the live views (knobs are read from ``shown``). While the worker runs, the
+        status line says so and the plot keeps its last picture."""
+        return pn.pane.HoloViews(hv.DynamicMap(pn.bind(method, *map(self.later, deps))),
+                                 sizing_mode="stretch_width")
+
+    def live(self, figure: LiveFigure, frame: Callable[..., Frame], *deps: Any) -> LiveFigure:
+        """``figure`` redrawn with ``frame(*values of deps)`` as soon as a dependency (a knob,
+        ``self.param.result``) changes: the replay views whose budget is a frame or two."""
+        def redraw(*_: Any) -> None:
+            drawn = frame(*(getattr(d.owner, d.name) for d in deps))
+            try:
+                if self._served:
+                    with hold(self._doc):  # its patch leaves now, before the deferred views
+                        figure.draw(drawn)
+                else:
+                    figure.draw(drawn)
+            except WorkbenchError as error:
+                self.alert.param.update(object=f"**This view could not update:** {error}",
+                                        visible=True)
+
+        for dep in deps:
+            dep.owner.param.watch(redraw, dep.name)
+        redraw()
+        return figure
 
     def frame(self, widgets: pn.viewable.Viewable, *views: Any,
               extra: tuple = ()) -> pn.viewable.Viewable:
@@ -180,3 +246,12 @@ class Page(pn.viewable.Viewer):
             pn.Column("### Settings", widgets, *extra, self.progress, self.status),
             pn.Column(self.alert, *views, sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
+
+
+def _mirror(settings: param.Parameterized) -> param.Parameterized:
+    """A copy of ``settings``' values without their bounds (they were checked on the knobs;
+    the bounds of a knob may follow the data, e.g. the sample count)."""
+    names = [n for n in settings.param if n != "name"]
+    cls = type(f"Shown{type(settings).__name__}", (param.Parameterized,), {
+        n: param.Parameter(default=getattr(settings, n)) for n in names})
+    return cls()

@@ -160,7 +160,8 @@ class BasicsPage(Page):
         }, show_name=False, width=300)
         knobs = [p.threshold_scale, p.timesteps, p.balance, p.initial, p.sample]
         energy_views = energy_panel(lambda key, t, memory: energy(*key, t, memory),
-                                    [self.param.result, p.timesteps, p.memory], p.device)
+                                    [self.param.result, *map(self.later, (p.timesteps, p.memory))],
+                                    self.later(p.device))
         intro = pn.pane.Markdown(
             "A ReLU CNN trained on the 8×8 digits, converted to integrate-and-fire neurons "
             "(soft reset). Each neuron must *integrate* input before it fires, and deeper layers "
@@ -168,7 +169,7 @@ class BasicsPage(Page):
             "thin out and come later; start at θ/2 and the first spikes come sooner.",
             sizing_mode="stretch_width")
         return self.frame(widgets, intro,
-                          self.view(self.accuracy, self.param.result, p.timesteps, slow=True),
+                          self.view(self.accuracy, self.param.result, p.timesteps),
                           self.view(self.raster, *knobs),
                           self.view(self.traces, *knobs, p.layer),
                           "### Energy", energy_views)

@@ -19,7 +19,7 @@ import panel as pn
 import param
 import torch
 
-from widgets import plots
+from widgets import live, plots
 from widgets.energy_view import energy_panel
 from widgets.page import Page
 from workbench.energy import EnergyReport, energy_report, load_profiles
@@ -169,29 +169,27 @@ class EarlyExitPage(Page):
         replay(*request)  # the stop times every slow view reads (cached)
         return request
 
-    def curves(self, base, policy, scale, T_max):
-        """Fixed-T, oracle and policy-sweep curves (no policy knob moves them)."""
-        T_max = min(T_max, base_run(base).T)
-        fixed, oracle = reference_curves(base, T_max)
-        sweep = sweep_curve(base, policy, scale, T_max)
-        return hv.Overlay([
-            hv.Curve(fixed, "mean_steps", "accuracy", label=f"fixed T (1..{T_max})"),
-            hv.Curve(oracle, "mean_steps", "accuracy", label="oracle: first correct").opts(
-                line_dash="dashed"),
-            hv.Curve(sweep, "mean_steps", "accuracy", label=f"{policy} sweep").opts(alpha=0.6),
-        ])
-
-    def operating_point(self, base, policy, threshold, scale, epsilon, T_max):
+    def operating_point(self, base, policy, threshold, scale, epsilon, T_max) -> live.Frame:
+        """The fixed-T, oracle and policy-sweep curves with the knobs' operating point (a live
+        view: every knob here replays the recorded run)."""
         key = self.request()
         T_max = key[-1]
+        fixed, oracle = reference_curves(base, T_max)
+        sweep = sweep_curve(base, policy, scale, T_max)
         o = outcome(test_until(base, T_max), base_run(base).test_labels, replay(*key))
-        fixed = float(base_run(base).test.accuracy_curve(base_run(base).test_labels)[T_max - 1])
+        accuracy = float(fixed.accuracy.iloc[-1])
         knob = _knob_text(policy, threshold, scale, epsilon)
-        return hv.Points([(o.mean_steps, o.accuracy)], ["mean_steps", "accuracy"],
-                         label="operating point").opts(
-            size=12, color="black", marker="diamond",
+
+        def columns(curve):
+            return {"x": curve.mean_steps.to_numpy(float), "y": curve.accuracy.to_numpy(float)}
+
+        return live.Frame(
             title=(f"{policy} at {knob}: accuracy {o.accuracy:.3f} at {o.mean_steps:.2f} mean "
-                   f"steps (fixed T={T_max}: {fixed:.3f})"))
+                   f"steps (fixed T={T_max}: {accuracy:.3f})"),
+            sources={"fixed T": columns(fixed), "oracle: first correct": columns(oracle),
+                     "policy sweep": columns(sweep),
+                     "point": {"x": [float(o.mean_steps)], "y": [float(o.accuracy)]}},
+            ranges={"x": (0.5, T_max + 0.5)})
 
     def histogram(self, settled):
         T_max = settled[-1]
@@ -261,19 +259,19 @@ class EarlyExitPage(Page):
             "sample": {"type": pn.widgets.IntInput},
         }, show_name=False, width=300)
 
-        static = [p.base, p.policy, p.scale, p.T_max]
+        static = [self.later(k) for k in (p.base, p.policy, p.scale, p.T_max)]
 
-        def layered(still, moving, moving_deps, slow=False, **opts):
+        def layered(still, moving, moving_deps, **opts):
             """A plot whose ``still`` layer redraws only when its own inputs change."""
             plot = (hv.DynamicMap(pn.bind(still, *static))
                     * hv.DynamicMap(pn.bind(moving, *moving_deps))).opts(
                 responsive=True, min_height=280, shared_axes=False, legend_position="right",
                 **opts)
-            return pn.pane.HoloViews(plot, sizing_mode="stretch_width",
-                                     **({"loading": self.param.busy} if slow else {}))
+            return pn.pane.HoloViews(plot, sizing_mode="stretch_width")
 
         energy_views = energy_panel(lambda settled, memory: spent_energy(*settled, memory),
-                                    [self.param.result, p.memory], p.device)
+                                    [self.param.result, self.later(p.memory)],
+                                    self.later(p.device))
         intro = pn.pane.Markdown(
             "A fixed number of timesteps wastes time on easy inputs. A stopping policy reads the "
             "accumulated output after every step and lets each sample exit once it is confident: "
@@ -284,10 +282,14 @@ class EarlyExitPage(Page):
             "run: nothing is re-simulated. Calibration used training/validation data only.",
             sizing_mode="stretch_width")
         return self.frame(widgets, intro,
-                          layered(self.curves, self.operating_point, knobs, ylim=(0, 1.02),
-                                  xlabel="mean timesteps per sample"),
-                          self.view(self.histogram, self.param.result, slow=True),
+                          self.live(live.curves_and_point(
+                              {"fixed T": {"color": "#1f77b4"},
+                               "oracle: first correct": {"color": "#ff7f0e", "line_dash": "dashed"},
+                               "policy sweep": {"color": "#2ca02c", "alpha": 0.6}},
+                              "operating point", "mean timesteps per sample", "accuracy"),
+                              self.operating_point, *knobs),
+                          self.view(self.histogram, self.param.result),
                           layered(self.confidence_curves, self.thresholds_and_exits,
-                                  [self.param.result], slow=True),
-                          self.view(self.raster, self.param.result, p.sample, slow=True),
+                                  [self.param.result]),
+                          self.view(self.raster, self.param.result, p.sample),
                           "### Energy actually spent", energy_views)

@@ -15,9 +15,9 @@ import numpy as np
 import panel as pn
 import param
 
-from widgets import plots
+from widgets import live
 from widgets.page import Page
-from workbench.datasets.stick_figure import BONES
+from workbench.datasets.stick_figure import BONES, CANVAS
 from workbench.energy import load_profiles
 from workbench.methods.hybrid_data import SNN_RATES, Timing
 from workbench.methods.hybrid_study import (
@@ -101,16 +101,24 @@ class HybridPage(Page):
         uv, true = result.uv[sequence].flatten(0, 1), result.true_uv[sequence].flatten(0, 1)
         return times, uv.numpy(), true.numpy(), result.errors_2d[sequence].flatten().numpy()
 
-    def player(self, setting: HybridSetting, model, sequence, step):
+    def player(self, setting: HybridSetting, model, sequence, step) -> live.Frame:
+        """The last 50 ms of events under the true and the predicted skeleton at one step (a
+        live view: the player's step replays the cached run)."""
         snn_rate, init_rate = setting.snn_rate_hz, setting.init_rate_hz
         result = study_run(model, snn_rate, init_rate)
         times, uv, true, errors = self._flat(result, sequence)
         step = min(step, len(times) - 1)
         end = int(round(times[step] * snn_rate / 1000))  # boundary at the end of this step
-        shown = sequences("test", snn_rate).frames[sequence, end - EVENTS_SHOWN_MS * snn_rate // 1000:end]
-        return plots.pose_overlay(shown.sum(0).numpy(), {"true": true[step], LABELS[model]: uv[step]},
-                                  BONES, title=(f"t = {times[step]:.0f} ms, {LABELS[model]}: "
-                                                f"{errors[step]:.2f} px (sequence {sequence})"))
+        frames = sequences("test", snn_rate).frames
+        shown = frames[sequence, end - EVENTS_SHOWN_MS * snn_rate // 1000:end].sum(0).numpy()
+        height = shown.shape[-2]
+        sources = {"image": {"image": [shown[1] - shown[0]]}}  # rows are stored bottom-up
+        for label, joints in (("true", true[step]), ("predicted", uv[step])):
+            x, y = joints[:, 0], height - joints[:, 1]  # v grows downwards in the image
+            sources[label] = {"xs": [x[list(b)] for b in BONES], "ys": [y[list(b)] for b in BONES]}
+            sources[f"{label} joints"] = {"x": x, "y": y}
+        return live.Frame(title=(f"t = {times[step]:.0f} ms, {LABELS[model]}: "
+                                 f"{errors[step]:.2f} px (sequence {sequence})"), sources=sources)
 
     def error_in_time(self, setting: HybridSetting, model, sequence):
         snn_rate, init_rate = setting.snn_rate_hz, setting.init_rate_hz
@@ -207,12 +215,14 @@ class HybridPage(Page):
             "alone from a zero state (slow transient). Train and measure: `workbench report "
             "hybrid`.", sizing_mode="stretch_width")
         return self.frame(
-            widgets, intro, self.view(self.player, result, p.model, p.sequence, p.step, slow=True),
-            self.view(self.error_in_time, result, p.model, p.sequence, slow=True),
-            self.view(self.per_step, result, slow=True),
-            self.view(self.membranes, result, p.model, p.sequence, p.layer, slow=True),
-            "### Energy", self.view(self.energy, result, p.model, p.device, slow=True),
-            self.view(self.breakdown, result, p.model, p.device, slow=True),
+            widgets, intro,
+            self.live(live.pose(CANVAS, CANVAS, ("true", "predicted")), self.player, result,
+                      p.model, p.sequence, p.step),
+            self.view(self.error_in_time, result, p.model, p.sequence),
+            self.view(self.per_step, result),
+            self.view(self.membranes, result, p.model, p.sequence, p.layer),
+            "### Energy", self.view(self.energy, result, p.model, p.device),
+            self.view(self.breakdown, result, p.model, p.device),
             pn.pane.Markdown(
                 "*Energy per second of sequence = ANN calls × ANN ops + state heads + "
                 "SNN windows × their measured synaptic ops and neuron updates. On a "

@@ -15,7 +15,7 @@ import holoviews as hv
 import panel as pn
 import param
 
-from widgets import plots
+from widgets import live, plots
 from widgets.energy_view import energy_panel
 from widgets.page import Page
 from widgets.worker import Job
@@ -150,13 +150,15 @@ class IIRPage(Page):
             shared_axes=False, logy=True,
             title=f"Energy per inference along the chain ({result.result.setting.dataset})")
 
-    def rates(self, result: Chain, setting: str):
+    def rates(self, result: Chain, setting: str) -> live.Frame:
+        """Per-layer firing rates of the stage shown (a live view: the stage knob replays)."""
         trajectory, _, _ = result.result.runs[setting]
         rates = trajectory.mean_firing_rates()
         silent = len(silent_layers(rates))
-        return hv.Bars(list(rates.items()), "layer", "spikes per neuron per step").opts(
+        return live.Frame(
             title=f"Firing rates, {LABELS[setting]}: {silent} of {len(rates)} layers silent",
-            responsive=True, min_height=250, shared_axes=False, framewise=True)
+            sources={"bars": {"x": list(rates), "top": list(rates.values())}},
+            factors=list(rates), ranges={"y": (0.0, 1.1 * max(max(rates.values()), 1e-3))})
 
     def raster(self, result: Chain, setting: str, sample: int):
         _, data, _ = study(result.result.setting.dataset)
@@ -176,7 +178,7 @@ class IIRPage(Page):
         energy_views = energy_panel(
             lambda chain, setting, memory: energy_report(
                 *chain.result.runs[setting][:2], include_memory=memory),
-            [result, p.setting, p.memory], p.device)
+            [result, *map(self.later, (p.setting, p.memory))], self.later(p.device))
         intro = pn.pane.Markdown(
             "**IIR-SNN** (Chowdhury, Rathi & Roy, 2021) trains a direct-input SNN at T = 5, then "
             "retrains it at T = 4, 3, 2, 1, each stage starting from the previous one, with "
@@ -184,9 +186,10 @@ class IIRPage(Page):
             "by layer; the chain keeps enough activity for the thresholds to be learned. The "
             "baselines get the same total number of epochs.", sizing_mode="stretch_width")
         return self.frame(widgets, intro,
-                          self.view(self.chain, result, slow=True),
-                          self.view(self.chain_energy, result, slow=True),
-                          self.view(self.rates, result, p.setting, slow=True),
-                          self.view(self.raster, result, p.setting, p.sample, slow=True),
+                          self.view(self.chain, result),
+                          self.view(self.chain_energy, result),
+                          self.live(live.bars("layer", "spikes per neuron per step"),
+                                    self.rates, result, p.setting),
+                          self.view(self.raster, result, p.setting, p.sample),
                           "### Energy", energy_views,
                           extra=(self.retrain_button, self.cancel_button, self.models))

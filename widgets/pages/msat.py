@@ -181,7 +181,7 @@ class MSATPage(Page):
         energy_views = energy_panel(
             lambda setting, T, memory: energy(self._candidate(setting), setting.spike_confidence,
                                               T, memory),
-            [result, p.timesteps, p.memory], p.device)
+            [result, *map(self.later, (p.timesteps, p.memory))], self.later(p.device))
         intro = pn.pane.Markdown(
             "With a constant threshold a converted neuron needs many steps to integrate up to θ, "
             "so deep layers start late. **MSAT** (He et al., 2024) lets each neuron's threshold "
@@ -193,9 +193,8 @@ class MSATPage(Page):
             "with one budget (the constant baseline too); the adaptive search starts from the "
             "authors' published constants.", sizing_mode="stretch_width")
         return self.frame(widgets, intro,
-                          self.view(self.accuracy, result, p.timesteps, slow=True),
-                          self.view(self.sin, result, slow=True),
-                          self.view(self.raster, result, p.timesteps, p.sample, slow=True),
-                          self.view(self.traces, result, p.timesteps, p.sample, p.layer,
-                                    slow=True),
+                          self.view(self.accuracy, result, p.timesteps),
+                          self.view(self.sin, result),
+                          self.view(self.raster, result, p.timesteps, p.sample),
+                          self.view(self.traces, result, p.timesteps, p.sample, p.layer),
                           "### Energy", energy_views)

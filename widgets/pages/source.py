@@ -297,7 +297,8 @@ class SourcePage(Page):
         table = pn.pane.DataFrame(calibration_table(self.shared), index=False,
                                   sizing_mode="stretch_width")
         energy_views = energy_panel(lambda t, memory: energy(self.shared, t, memory),
-                                    [p.timesteps, p.memory], p.device)
+                                    [*map(self.later, (p.timesteps, p.memory))],
+                                    self.later(p.device))
 
         def pane(view, **opts):
             return pn.pane.HoloViews(view.opts(**opts) if opts else view,

@@ -1,0 +1,144 @@
+"""Views that a replay knob redraws in place: a Bokeh figure built once, whose data sources,
+title and ranges a knob move assigns directly.
+
+Why not HoloViews here: a HoloViews view re-plots its element on every change (15–80 ms on
+this machine for one bar chart or raster) and then makes Bokeh re-walk the whole page's model
+graph (≈ 100 ms for a page of ~300 models), while a replay knob has 150 ms from key press to
+paint. Assigning new columns to an existing ``ColumnDataSource`` creates no model, so Bokeh
+sends one small patch and recomputes nothing. The heavier views stay in HoloViews and follow
+a tick later (:meth:`widgets.page.Page.view`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import panel as pn
+from bokeh.models import ColumnDataSource, FactorRange, LinearColorMapper, Range1d
+from bokeh.palettes import RdBu11
+from bokeh.plotting import figure
+
+from workbench.errors import WorkbenchError
+
+Columns = Mapping[str, Sequence]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What one redraw shows: the title, each named source's columns, the categories of a
+    categorical x axis, and numeric axis ranges (``x``/``y`` → (start, end))."""
+
+    title: str
+    sources: Mapping[str, Columns]
+    factors: Sequence[str] | None = None
+    ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+
+def _finite(name: str, columns: Columns) -> None:
+    for column, values in columns.items():
+        array = np.asarray(values)
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            raise WorkbenchError(f"the view's {name}.{column} holds a NaN or inf value: "
+                                 "not drawn")
+
+
+class LiveFigure(pn.viewable.Viewer):
+    """A Bokeh ``figure`` with named ``sources``; :meth:`draw` shows a :class:`Frame` by
+    assigning only what changed (an unchanged source sends nothing)."""
+
+    def __init__(self, fig, sources: Mapping[str, ColumnDataSource]) -> None:
+        super().__init__()
+        self.figure = fig
+        self.sources = dict(sources)
+        self.pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width")
+
+    def draw(self, frame: Frame) -> None:
+        """Show ``frame``; a non-finite number raises a WorkbenchError and draws nothing."""
+        for name, columns in frame.sources.items():
+            _finite(name, columns)
+        for name, columns in frame.sources.items():
+            source = self.sources[name]
+            if not _same(source.data, columns):
+                source.data = {k: list(v) if isinstance(v, str) else v for k, v in columns.items()}
+        if frame.factors is not None and list(self.figure.x_range.factors) != list(frame.factors):
+            self.figure.x_range.factors = list(frame.factors)
+        for axis, (start, end) in frame.ranges.items():
+            if not (math.isfinite(start) and math.isfinite(end)):
+                raise WorkbenchError(f"the view's {axis} range ({start}, {end}) is not finite")
+            bounds = getattr(self.figure, f"{axis}_range")
+            if (bounds.start, bounds.end) != (start, end):
+                bounds.update(start=start, end=end)
+        if self.figure.title.text != frame.title:
+            self.figure.title.text = frame.title
+
+    def __panel__(self) -> pn.pane.Bokeh:
+        return self.pane
+
+
+def _same(old: Mapping[str, Sequence], new: Columns) -> bool:
+    if old.keys() != new.keys():
+        return False
+    for key, value in new.items():
+        a, b = np.asarray(old[key]), np.asarray(value)
+        if a.shape != b.shape or not np.array_equal(a, b):
+            return False
+    return True
+
+
+def _figure(**options):
+    return figure(sizing_mode="stretch_width", min_height=260, toolbar_location="right",
+                  tools="pan,wheel_zoom,box_zoom,reset,save", **options)
+
+
+def bars(x_label: str, y_label: str, tooltips: Sequence[tuple[str, str]] = ()) -> LiveFigure:
+    """Vertical bars over categories: source ``bars`` with columns ``x`` (category), ``top``."""
+    fig = _figure(x_range=FactorRange(), y_range=Range1d(0, 1), x_axis_label=x_label,
+                  y_axis_label=y_label, tooltips=list(tooltips) or None)
+    source = ColumnDataSource({"x": [], "top": []})
+    fig.vbar(x="x", top="top", width=0.8, source=source, color="#1f77b4")
+    fig.xaxis.major_label_orientation = 0.5
+    return LiveFigure(fig, {"bars": source})
+
+
+def curves_and_point(curves: Mapping[str, Mapping[str, object]], point_label: str,
+                     x_label: str, y_label: str) -> LiveFigure:
+    """Lines (source per name in ``curves``, columns ``x``, ``y``; the value holds line
+    options) and one marked point (source ``point``, columns ``x``, ``y``)."""
+    fig = _figure(x_range=Range1d(0, 1), y_range=Range1d(0, 1.02), x_axis_label=x_label,
+                  y_axis_label=y_label)
+    sources = {}
+    for name, options in curves.items():
+        sources[name] = ColumnDataSource({"x": [], "y": []})
+        fig.line("x", "y", source=sources[name], legend_label=name, line_width=2, **options)
+    sources["point"] = ColumnDataSource({"x": [], "y": []})
+    fig.scatter("x", "y", source=sources["point"], marker="diamond", size=14, color="black",
+                legend_label=point_label)
+    fig.legend.location = "bottom_right"
+    fig.legend.click_policy = "hide"
+    return LiveFigure(fig, sources)
+
+
+def pose(height: int, width: int, skeletons: Sequence[str],
+         colours: Sequence[str] = ("#2ca02c", "#d62728", "#9467bd", "#ff7f0e")) -> LiveFigure:
+    """An event frame (source ``image``: column ``image``, one [H, W] array of ON − OFF counts,
+    array row 0 drawn at the bottom) under skeletons (per label: source ``<label>`` with ``xs``/``ys``, one
+    list per bone, and ``<label> joints`` with ``x``/``y``)."""
+    fig = figure(width=460, height=500, x_range=Range1d(0, width), y_range=Range1d(0, height),
+                 x_axis_label="u (px)", y_axis_label="v (px)", match_aspect=True,
+                 tools="pan,wheel_zoom,reset,save")
+    sources = {"image": ColumnDataSource({"image": [np.zeros((height, width))]})}
+    fig.image("image", x=0, y=0, dw=width, dh=height, source=sources["image"],
+              color_mapper=LinearColorMapper(RdBu11, low=-2, high=2))  # red: more ON events
+    for label, colour in zip(skeletons, colours, strict=False):
+        sources[label] = ColumnDataSource({"xs": [], "ys": []})
+        sources[f"{label} joints"] = ColumnDataSource({"x": [], "y": []})
+        fig.multi_line("xs", "ys", source=sources[label], color=colour, line_width=3,
+                       legend_label=label)
+        fig.scatter("x", "y", source=sources[f"{label} joints"], color=colour, size=6,
+                    legend_label=label)
+    fig.legend.location = "bottom_center"
+    fig.legend.orientation = "horizontal"
+    return LiveFigure(fig, sources)
