@@ -1,0 +1,94 @@
+"""The paper claims of a page's studies, as the stored reproductions judge them.
+
+One collapsed card per page: for every study it names (:meth:`widgets.page.Page.claim_studies`),
+each claim's verdict over the seeds of ``workbench/data/results/NAME.json`` (the mean and 95 %
+t-interval of :mod:`workbench.claims`), the command that made the results and its commit; a
+study without stored results gets the command that makes them. The files are read once per
+process and results folder: the card is static, no knob redraws it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import pandas as pd
+import panel as pn
+
+from workbench.claims import load_claims, verdicts
+from workbench.errors import WorkbenchError
+from workbench.reproduce import command, load_results, results_dir, results_path
+
+# the scaled numbers of a verdict row, as the README and reports print them
+NUMBERS = ("mean", "95 % low", "95 % high")
+
+
+@dataclass(frozen=True)
+class StoredClaims:
+    """The claims of one study on its stored results: ``origin`` says where the numbers come
+    from (or how to make them), ``table`` has one row per verdict (empty without results), the
+    :data:`NUMBERS` scaled by the claim's ``scale`` and shown in its ``unit``."""
+
+    study: str
+    origin: str
+    table: pd.DataFrame
+
+
+@lru_cache(maxsize=32)
+def stored_claims(study: str, folder: str) -> StoredClaims | None:
+    """Study ``study``'s claims judged on its results file in ``folder`` (the folder is part of
+    the cache key: a test or a session may point ``WORKBENCH_RESULTS`` elsewhere); None when
+    the claims file has no claim for it."""
+    if not any(c.study == study for c in load_claims()):
+        return None
+    if not results_path(study).exists():
+        return StoredClaims(study, f"**{study}**: no stored results yet; `{command(study)}` "
+                                   "makes them (then reload this page).", pd.DataFrame())
+    try:
+        results = load_results(study)
+        found = verdicts(study, results.table, kind=results.seed_kind)
+    except WorkbenchError as error:
+        return StoredClaims(study, f"**{study}**: {error}", pd.DataFrame())
+    meta = results.meta
+    seeds = ("exact: deterministic, one run" if results.seed_kind == "exact" else
+             f"{len(meta['seeds'])} {results.seed_kind} seeds: mean and 95 % t-interval")
+    origin = (f"**{study}**: stored results of `{meta['command']}` (commit "
+              f"{results.commit}, {meta['created'][:10]}; {seeds})")
+    rows = []
+    for v in found:
+        c, i = v.claim, v.interval
+        numbers = (None,) * 3 if i is None else (i.mean * c.scale, i.low * c.scale,
+                                                 i.high * c.scale)
+        rows.append({
+            "claim": c.statement + (f" ({c.per} {v.group})" if c.per else ""),
+            "measured": c.measure, **dict(zip(NUMBERS, numbers, strict=True)),
+            "unit": c.unit,
+            "needs": f"{c.comparator} {c.threshold * c.scale:g}{c.unit}",
+            "seeds": v.seeds_text(), "verdict": v.verdict, "source": c.source})
+    return StoredClaims(study, origin, pd.DataFrame(rows))
+
+
+def _number(value: float) -> str:
+    return f"{value:+.3g}"
+
+
+def claims_card(studies: Sequence[str]) -> pn.Card | None:
+    """A collapsed card with the stored verdicts of ``studies`` (its title counts them by
+    verdict), or None when none of them has a claim."""
+    found = [s for s in (stored_claims(name, str(results_dir())) for name in studies)
+             if s is not None]
+    if not found:
+        return None
+    body: list = []
+    for claims in found:
+        body.append(pn.pane.Markdown(claims.origin, sizing_mode="stretch_width"))
+        if not claims.table.empty:
+            body.append(pn.pane.DataFrame(
+                claims.table, index=False, na_rep="—", sizing_mode="stretch_width",
+                formatters={name: _number for name in NUMBERS}))
+    counts = pd.concat([c.table for c in found if not c.table.empty] or [pd.DataFrame(
+        {"verdict": []})])["verdict"].value_counts(sort=False)
+    tally = ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) or "no stored results"
+    return pn.Card(*body, title=f"Paper claims over the stored seeds: {tally}", collapsed=True,
+                   sizing_mode="stretch_width")
