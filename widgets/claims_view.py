@@ -60,12 +60,11 @@ def stored_claims(study: str, folder: str) -> StoredClaims | None:
         c, i = v.claim, v.interval
         numbers = (None,) * 3 if i is None else (i.mean * c.scale, i.low * c.scale,
                                                  i.high * c.scale)
-        rows.append({
+        rows.append({  # the verdict early: a narrow page clips the table's right end
             "claim": c.statement + (f" ({c.per} {v.group})" if c.per else ""),
-            "measured": c.measure, **dict(zip(NUMBERS, numbers, strict=True)),
-            "unit": c.unit,
-            "needs": f"{c.comparator} {c.threshold * c.scale:g}{c.unit}",
-            "seeds": v.seeds_text(), "verdict": v.verdict, "source": c.source})
+            "verdict": v.verdict, **dict(zip(NUMBERS, numbers, strict=True)), "unit": c.unit,
+            "needs": f"{c.measure} {c.comparator} {c.threshold * c.scale:g}{c.unit}",
+            "seeds": v.seeds_text()})
     return StoredClaims(study, origin, pd.DataFrame(rows))
 
 
