@@ -137,7 +137,7 @@ def test_iir_knobs_set_the_setting_and_the_views():
     assert title(raster).startswith(f"random init, trained at T=1: test accuracy {accuracy:.3f}; "
                                     "sample 4 makes")
     rates = shown(page, "Firing rates, random init")
-    assert np.allclose(rates.dimension_values(1),
+    assert np.allclose(rates.dimension_values("spikes per neuron per step"),
                        list(trajectory.mean_firing_rates().values()))
     t1 = next(r for r in page.result.rows if r[0] == "T1")
     assert title(shown(page, "Accuracy and energy along the IIR chain (digits)")).endswith(

@@ -68,6 +68,12 @@ def stored_claims(study: str, folder: str) -> StoredClaims | None:
     return StoredClaims(study, origin, pd.DataFrame(rows))
 
 
+def stored_verdicts(study: str) -> StoredClaims | None:
+    """:func:`stored_claims` of the results folder in use (``$WORKBENCH_RESULTS``, else the
+    shipped one): what the pages show, for notebooks and scripts."""
+    return stored_claims(study, str(results_dir()))
+
+
 def _number(value: float) -> str:
     return f"{value:+.3g}"
 
@@ -75,8 +81,7 @@ def _number(value: float) -> str:
 def claims_card(studies: Sequence[str]) -> pn.Card | None:
     """A collapsed card with the stored verdicts of ``studies`` (its title counts them by
     verdict), or None when none of them has a claim."""
-    found = [s for s in (stored_claims(name, str(results_dir())) for name in studies)
-             if s is not None]
+    found = [s for s in map(stored_verdicts, studies) if s is not None]
     if not found:
         return None
     body: list = []

@@ -155,9 +155,9 @@ class IIRPage(Page):
         trajectory, _, _ = result.result.runs[setting]
         rates = trajectory.mean_firing_rates()
         silent = len(silent_layers(rates))
-        return hv.Bars(list(rates.items()), "layer", "spikes per neuron per step").opts(
-            title=f"Firing rates, {LABELS[setting]}: {silent} of {len(rates)} layers silent",
-            responsive=True, min_height=250, shared_axes=False, framewise=True)
+        return plots.firing_rates(
+            {LABELS[setting]: rates},
+            title=f"Firing rates, {LABELS[setting]}: {silent} of {len(rates)} layers silent")
 
     def raster(self, result: Chain, setting: str, sample: int):
         _, data, _ = study(result.result.setting.dataset)
