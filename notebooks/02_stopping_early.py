@@ -131,7 +131,7 @@ assert torch.all(stable >= first)
 for name in EarlyExitPage.claim_studies():  # the page's studies: its own and related ones
     stored = stored_verdicts(name)
     if stored is not None:
-        display(Markdown(stored.origin), stored.table)
+        display(Markdown(stored.origin), stored.styled())
 print(f"one of the {test.B} test digits is {100 / test.B:.2f} pt of accuracy")
 
 # %% [markdown]

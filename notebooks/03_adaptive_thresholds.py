@@ -149,8 +149,7 @@ assert torch.equal(same, simulate(snn, x[:16], 8).readout)
 
 # %%
 stored = stored_verdicts("msat")
-display(Markdown(stored.origin))
-stored.table
+display(Markdown(stored.origin), stored.styled())
 
 # %% [markdown]
 # Where "MSAT is clearly above the constant threshold for T ≤ 16" does not reproduce, the

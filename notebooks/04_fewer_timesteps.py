@@ -83,8 +83,7 @@ hv.Curve(chain, "T", "test accuracy").opts(invert_xaxis=True, ylim=(0, 1),
 
 # %%
 stored = stored_verdicts("iir")
-display(Markdown(stored.origin))
-stored.table
+display(Markdown(stored.origin), stored.styled())
 
 # %% [markdown]
 # Where IIR at T = 1 is not clearly above its baselines, the firing rates of section 1 say

@@ -145,8 +145,7 @@ for kind, r in results.items():
 
 # %%
 stored = stored_verdicts("hybrid")
-display(Markdown(stored.origin))
-stored.table
+display(Markdown(stored.origin), stored.styled())
 
 # %% [markdown]
 # Where "within 15 % of the ANN at the SNN's rate" is inconclusive, the error-per-step figure

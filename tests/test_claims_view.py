@@ -140,3 +140,12 @@ def test_related_studies_show_once_registered(monkeypatch):
     monkeypatch.setitem(STUDIES, "iir-deep", STUDIES["iir"])
     assert IIRPage.claim_studies() == ("iir", "iir-deep")
 
+
+
+def test_notebooks_get_the_cards_numbers(monkeypatch):
+    monkeypatch.delenv("WORKBENCH_RESULTS", raising=False)
+    stored = claims_view.stored_verdicts("iir")
+    [pane] = card_of(claims_page("iir")).select(pn.pane.DataFrame)
+    drawn, styled = html(pane), stored.styled().to_html()
+    for value in stored.table[list(claims_view.NUMBERS)].to_numpy().ravel():
+        assert f"{value:+.3g}" in drawn and f"{value:+.3g}" in styled

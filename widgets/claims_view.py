@@ -15,6 +15,7 @@ from functools import lru_cache
 
 import pandas as pd
 import panel as pn
+from pandas.io.formats.style import Styler
 
 from workbench.claims import load_claims, verdicts
 from workbench.errors import WorkbenchError
@@ -33,6 +34,12 @@ class StoredClaims:
     study: str
     origin: str
     table: pd.DataFrame
+
+    def styled(self) -> Styler:
+        """The table as the card draws it (signed, 3 significant digits, "—" where a claim is
+        not comparable), for notebooks."""
+        return self.table.style.format({n: _number for n in NUMBERS if n in self.table},
+                                       na_rep="—").hide(axis="index")
 
 
 @lru_cache(maxsize=32)
