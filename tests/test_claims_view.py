@@ -1,11 +1,14 @@
 """The claims card of the dashboard pages (widgets.claims_view), in-process: every claim of a
 page's studies with the mean and interval that workbench.claims computes from the stored
 results, the command and commit that made them, a line saying how to make results that are
-missing, no NaN drawn, the files read once, and every study with claims shown on some page."""
+missing, no NaN drawn, a results file read once per version, and every study with claims shown
+on some page."""
 
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import panel as pn
@@ -17,9 +20,10 @@ from widgets import claims_view
 from widgets.page import Page
 from workbench.claims import load_claims, verdicts
 from workbench.methods.registry import STUDIES
-from workbench.reproduce import command, load_results, results_dir
+from workbench.reproduce import command, load_results
 
 CLAIMED = sorted({c.study for c in load_claims()} & set(STUDIES))
+SHIPPED = Path(__file__).parents[1] / "workbench" / "data" / "results"
 
 
 class NoKnobs(param.Parameterized):
@@ -97,7 +101,7 @@ def test_without_stored_results_the_card_says_how_to_make_them(monkeypatch, tmp_
 
 
 def test_a_claim_that_is_not_comparable_draws_a_dash_not_nan(monkeypatch, tmp_path):
-    stored = json.loads((results_dir() / "msat.json").read_text())
+    stored = json.loads((SHIPPED / "msat.json").read_text())
     stored["rows"] = [r for r in stored["rows"] if r["mode"] != "MSAT + spike confidence"]
     (tmp_path / "msat.json").write_text(json.dumps(stored))
     monkeypatch.setenv("WORKBENCH_RESULTS", str(tmp_path))
@@ -110,14 +114,22 @@ def test_a_claim_that_is_not_comparable_draws_a_dash_not_nan(monkeypatch, tmp_pa
     assert "—" in drawn and "NaN" not in drawn and "nan" not in drawn
 
 
-def test_the_results_are_read_once_per_process(monkeypatch):
-    monkeypatch.delenv("WORKBENCH_RESULTS", raising=False)
+def test_a_results_file_is_read_once_per_version(monkeypatch, tmp_path):
+    monkeypatch.setenv("WORKBENCH_RESULTS", str(tmp_path))
     reads = []
     monkeypatch.setattr(claims_view, "load_results",
                         lambda name: reads.append(name) or load_results(name))
-    for _ in range(3):  # three sessions of the page
-        assert card_of(claims_page("hybrid")) is not None
+    assert card_of(claims_page("hybrid")).title.endswith("no stored results")
+    (tmp_path / "hybrid.json").write_bytes(SHIPPED.joinpath("hybrid.json").read_bytes())
+    for _ in range(3):  # three sessions of the page, after `workbench reproduce hybrid`
+        assert "reproduced" in card_of(claims_page("hybrid")).title
     assert reads == ["hybrid"]
+    stored = json.loads((tmp_path / "hybrid.json").read_text())
+    stored["rows"] = [r for r in stored["rows"] if r["seed"] == 0]  # a new version, one seed
+    (tmp_path / "hybrid.json").write_text(json.dumps(stored))
+    os.utime(tmp_path / "hybrid.json", ns=(0, 10**18))  # a later time than the first write
+    assert "too few seeds" in card_of(claims_page("hybrid")).title
+    assert reads == ["hybrid", "hybrid"]
 
 
 def test_a_page_without_claims_has_no_card():

@@ -3,8 +3,9 @@
 One collapsed card per page: for every study it names (:meth:`widgets.page.Page.claim_studies`),
 each claim's verdict over the seeds of ``workbench/data/results/NAME.json`` (the mean and 95 %
 t-interval of :mod:`workbench.claims`), the command that made the results and its commit; a
-study without stored results gets the command that makes them. The files are read once per
-process and results folder: the card is static, no knob redraws it.
+study without stored results gets the command that makes them. A results file is read once
+per version (its modification time is part of the cache key), so a page reloaded after
+``workbench reproduce`` shows the new verdicts; the card is static, no knob redraws it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pandas.io.formats.style import Styler
 
 from workbench.claims import load_claims, verdicts
 from workbench.errors import WorkbenchError
-from workbench.reproduce import command, load_results, results_dir, results_path
+from workbench.reproduce import command, load_results, results_path
 
 # the scaled numbers of a verdict row, as the README and reports print them
 NUMBERS = ("mean", "95 % low", "95 % high")
@@ -43,13 +44,13 @@ class StoredClaims:
 
 
 @lru_cache(maxsize=32)
-def stored_claims(study: str, folder: str) -> StoredClaims | None:
-    """Study ``study``'s claims judged on its results file in ``folder`` (the folder is part of
-    the cache key: a test or a session may point ``WORKBENCH_RESULTS`` elsewhere); None when
-    the claims file has no claim for it."""
+def stored_claims(study: str, path: str, version: int | None) -> StoredClaims | None:
+    """Study ``study``'s claims judged on its results file ``path`` (modified at ``version``
+    ns, None when it does not exist: both only key the cache); None when the claims file has no
+    claim for the study."""
     if not any(c.study == study for c in load_claims()):
         return None
-    if not results_path(study).exists():
+    if version is None:
         return StoredClaims(study, f"**{study}**: no stored results yet; `{command(study)}` "
                                    "makes them (then reload this page).", pd.DataFrame())
     try:
@@ -76,9 +77,14 @@ def stored_claims(study: str, folder: str) -> StoredClaims | None:
 
 
 def stored_verdicts(study: str) -> StoredClaims | None:
-    """:func:`stored_claims` of the results folder in use (``$WORKBENCH_RESULTS``, else the
-    shipped one): what the pages show, for notebooks and scripts."""
-    return stored_claims(study, str(results_dir()))
+    """:func:`stored_claims` of the study's results file as it is now, in the results folder in
+    use (``$WORKBENCH_RESULTS``, else the shipped one): what the pages show, for notebooks."""
+    path = results_path(study)
+    try:
+        version = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        version = None
+    return stored_claims(study, str(path), version)
 
 
 def _number(value: float) -> str:

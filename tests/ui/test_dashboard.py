@@ -102,10 +102,9 @@ def test_iir_page_shows_stages_and_cancels_a_retrain(app_url):
         wait_title(page, "random init, trained at T=1: test accuracy")
         assert any(t.startswith("Firing rates, random init") for t in titles(page))
         # the stored verdicts: collapsed under their tally, drawn as a table once opened
-        from widgets.claims_view import stored_claims
-        from workbench.reproduce import results_dir
+        from widgets.claims_view import stored_verdicts
 
-        expected = stored_claims("iir", str(results_dir())).table["verdict"].iloc[0]
+        expected = stored_verdicts("iir").table["verdict"].iloc[0]
         verdict = page.locator("td", has_text=re.compile(f"^{expected}$")).first
         assert not verdict.is_visible()
         page.get_by_text("Paper claims over the stored seeds: ").first.click()
