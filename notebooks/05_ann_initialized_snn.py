@@ -31,9 +31,11 @@ import ipywidgets as widgets
 import numpy as np
 import panel as pn
 import torch
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from widgets import plots
+from widgets.claims_view import stored_verdicts
+from workbench.claims import load_claims
 from workbench.datasets.stick_figure import BONES
 from workbench.methods.hybrid_data import Timing
 from workbench.methods.hybrid_study import (
@@ -134,6 +136,33 @@ for kind, r in results.items():
           f"3D {float(r.errors_3d.mean()) * 100:.1f} cm (two views triangulated)")
 
 # %% [markdown]
+# ## What the stored reproductions say
+# The curves above are one trained set of models. The paper's claims are judged over the
+# training seeds stored with the package (`workbench reproduce hybrid`, at 100 and 200 Hz): each
+# verdict with its mean, 95 % interval, and the command and commit that made it — the table of
+# the dashboard page and the README. "Reproduced" needs the whole interval to meet `needs`;
+# "inconclusive" means the interval straddles it.
+
+# %%
+stored = stored_verdicts("hybrid")
+display(Markdown(stored.origin), stored.styled())
+
+# %% [markdown]
+# Where "within 15 % of the ANN at the SNN's rate" is inconclusive, the error-per-step figure
+# above shows why: the hybrid starts each window at the ANN's error (the ANN has just set its
+# state) and drifts upward until the next initialization. It starts inside the bound and ends
+# outside it, so its mean over the window lands near the bound, and the seed decides the side.
+
+# %%
+[bound] = [c.threshold for c in load_claims() if c.id == "hybrid-error"]
+ann_px = float(results["ann_high_rate"].errors_2d.mean())
+hybrid_steps = results["hybrid"].errors_2d.mean((0, 1))
+print(f"hybrid / ANN at 100 Hz: step 1 {float(hybrid_steps[0]) / ann_px:.2f}x, last step "
+      f"{float(hybrid_steps[-1]) / ann_px:.2f}x, window mean "
+      f"{float(hybrid_steps.mean()) / ann_px:.2f}x (bound {bound:g}x)")
+assert float(hybrid_steps[0]) < bound * ann_px < float(hybrid_steps[-1])
+
+# %% [markdown]
 # One frame of a test sequence: events (red ON, blue OFF), true skeleton and the hybrid's.
 
 # %%
@@ -218,5 +247,5 @@ assert sum(rare.energy["cmos45_fp32"].values()) < sum(often.energy["cmos45_fp32"
 assert rare.errors_2d.mean() > often.errors_2d.mean()
 
 # %% [markdown]
-# Try it in the dashboard's **ANN-initialized SNN (pose)** page, and `workbench report hybrid`
-# for the full table with the paper's claims beside our measurements.
+# Try it in the dashboard's **ANN-initialized SNN (pose)** page; its "Paper claims" card and
+# `workbench report hybrid` show the stored verdicts above with every row behind them.

@@ -13,6 +13,7 @@ import panel as pn
 import pytest
 import torch
 
+from workbench.claims import load_claims
 from workbench.methods.basics_study import BasicsSetting
 from workbench.methods.iir_study import IIRSetting
 
@@ -153,6 +154,12 @@ def test_iir_knobs_set_the_setting_and_the_views():
     t1 = next(r for r in page.result.rows if r[0] == "T1")
     assert title(shown(page, "Accuracy and energy along the IIR chain (digits)")).endswith(
         f"T=1 {t1[2]:.3f} at {t1[3]:.2g} J on Loihi")
+    # the stored verdicts of the page's claims (tests/test_claims_view.py checks their numbers)
+    [card] = pn.panel(page).select(pn.Card)
+    assert card.title.startswith("Paper claims over the stored seeds: ")
+    [table] = card.select(pn.pane.DataFrame)
+    assert set(table.object["claim"].str.split(" \\(dataset").str[0]) == {
+        c.statement for c in load_claims() if c.study == "iir"}
 
 
 def test_early_exit_knobs_replay_the_policy_shown():

@@ -48,3 +48,17 @@ def test_raster_has_one_tick_per_spike():
     trajectory = simulate(net, torch.rand(2, 4), 8, record=["s1"])
     raster = plots.spike_raster(trajectory, sample=1)
     assert len(raster) == int(trajectory.spikes["s1"][:, 1].sum())
+
+
+def test_firing_rates_draw_every_run_and_layer_and_the_marked_rate():
+    rates = {"chain": {"s1": 0.3, "s2": 0.2}, "direct": {"s1": 0.25, "s2": 0.0}}
+    overlay = plots.firing_rates(rates, line=0.1)
+    bars = overlay.Bars.I
+    assert list(zip(bars.dimension_values("layer"), bars.dimension_values("run"),
+                    bars.dimension_values("spikes per neuron per step"), strict=True)) == [
+        ("s1", "chain", 0.3), ("s2", "chain", 0.2), ("s1", "direct", 0.25), ("s2", "direct", 0.0)]
+    assert overlay.HLine.I.data == 0.1
+    plot = hv.renderer("bokeh").get_plot(overlay)
+    assert sorted(plot.subplots[("Bars", "I")].handles["source"].data["spikes_per_neuron_per_step"]) \
+        == [0.0, 0.2, 0.25, 0.3]
+    assert isinstance(plots.firing_rates({"one": rates["chain"]}), hv.Bars)

@@ -25,6 +25,7 @@ import param
 from panel.io.document import hold
 from panel.io.state import set_curdoc
 
+from widgets.claims_view import claims_card
 from widgets.live import Frame, LiveFigure
 from widgets.url_settings import settings_from_url
 from widgets.worker import Job, Worker
@@ -36,13 +37,15 @@ from workbench.study import knobs, make_setting
 class Page(pn.viewable.Viewer):
     """A dashboard page: subclasses set ``title``, ``settings_class``, ``study`` (a name in
     :data:`workbench.methods.registry.STUDIES`, or None), ``study_knobs`` (study field → knob
-    where the names differ), ``slow_knobs``, and define ``compute`` and ``__panel__``."""
+    where the names differ), ``slow_knobs``, ``related_studies`` (other studies of the page's
+    method whose claims it shows), and define ``compute`` and ``__panel__``."""
 
     title: ClassVar[str]
     settings_class: ClassVar[type[param.Parameterized]]  # also what URL parameters may set
     study: ClassVar[str | None] = None
     study_knobs: ClassVar[Mapping[str, str]] = {}
     slow_knobs: ClassVar[tuple[str, ...]] = ()
+    related_studies: ClassVar[tuple[str, ...]] = ()
 
     result = param.Parameter(default=None, precedence=-1, doc=(
         "what ``compute`` returned for the newest finished request (the views read it)"))
@@ -131,6 +134,13 @@ class Page(pn.viewable.Viewer):
         values = {field: getattr(self.settings, self.study_knobs.get(field, field))
                   for field in fields if self.study_knobs.get(field, field) in self.settings.param}
         return make_setting(STUDIES[self.study].setting, values)
+
+    @classmethod
+    def claim_studies(cls) -> tuple[str, ...]:
+        """The studies whose stored claim verdicts the page shows: its own, then its related
+        studies that are registered (a related study from another branch shows up once it is)."""
+        names = ((cls.study,) if cls.study else ()) + cls.related_studies
+        return tuple(name for name in names if name in STUDIES)
 
     # -- slow work -----------------------------------------------------------------------------
     def request(self) -> Hashable:
@@ -241,10 +251,13 @@ class Page(pn.viewable.Viewer):
 
     def frame(self, widgets: pn.viewable.Viewable, *views: Any,
               extra: tuple = ()) -> pn.viewable.Viewable:
-        """The page's layout: knobs and the progress on the left, the alert and views right."""
+        """The page's layout: knobs and the progress on the left; right, the alert, the stored
+        verdicts of the page's claims (collapsed, when it has any) and the views."""
+        claims = claims_card(self.claim_studies())
         return pn.Row(
             pn.Column("### Settings", widgets, *extra, self.progress, self.status),
-            pn.Column(self.alert, *views, sizing_mode="stretch_width"),
+            pn.Column(self.alert, *([claims] if claims else []), *views,
+                      sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
 
 

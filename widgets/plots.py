@@ -82,6 +82,22 @@ def accuracy_curves(curves: Mapping[str, Tensor | np.ndarray], reference: float 
                                      min_height=260, legend_position="bottom_right")
 
 
+def firing_rates(rates: Mapping[str, Mapping[str, float]], title: str = "Firing rates",
+                 line: float | None = None) -> hv.Bars | hv.Overlay:
+    """Spikes per neuron per step of every layer (:meth:`Trajectory.mean_firing_rates`) of each
+    run in ``rates`` (run label → layer → rate), grouped by layer; ``line`` marks a rate."""
+    bars = hv.Bars([(layer, run, float(rate)) for run, layers in rates.items()
+                    for layer, rate in layers.items()], ["layer", "run"],
+                   "spikes per neuron per step").opts(
+        title=title, responsive=True, min_height=250, shared_axes=False, framewise=True,
+        tools=["hover"], multi_level=len(rates) > 1, color=hv.dim("run"), cmap="Category10",
+        show_legend=len(rates) > 1)
+    if line is None:
+        return bars
+    return (bars * hv.HLine(line).opts(color="black", line_dash="dashed")).opts(
+        title=title, responsive=True, min_height=250)
+
+
 def most_active(trajectory: Trajectory, layer: str, sample: int = 0, k: int = 3) -> list[int]:
     """Indices (into the recorded neurons) of the k neurons of ``layer`` that spiked most."""
     counts = trajectory.spikes[layer][:, sample].sum(0)

@@ -161,6 +161,14 @@ class Results:
     def seed_kind(self) -> str:
         return self.meta["seed_kind"]
 
+    @property
+    def commit(self) -> str:
+        """The commit the results were made at: 7 hex digits, "+ changes" when the code
+        differed from it."""
+        prov = self.meta.get("provenance", {})
+        return ((prov.get("git_commit") or "unknown")[:7]
+                + (" + changes" if prov.get("git_dirty") else ""))
+
 
 def load_results(name: str, budget: str = "full") -> Results:
     """The stored results of study ``name``; when there are none, a WorkbenchError saying how

@@ -101,6 +101,14 @@ def test_iir_page_shows_stages_and_cancels_a_retrain(app_url):
         page.locator("select").nth(1).select_option("random_init_T1")
         wait_title(page, "random init, trained at T=1: test accuracy")
         assert any(t.startswith("Firing rates, random init") for t in titles(page))
+        # the stored verdicts: collapsed under their tally, drawn as a table once opened
+        from widgets.claims_view import stored_verdicts
+
+        expected = stored_verdicts("iir").table["verdict"].iloc[0]
+        verdict = page.locator("td", has_text=re.compile(f"^{expected}$")).first
+        assert not verdict.is_visible()
+        page.get_by_text("Paper claims over the stored seeds: ").first.click()
+        verdict.wait_for(state="visible", timeout=30_000)
         page.get_by_role("button", name="Retrain the chain").click()
         page.get_by_text("Retraining").first.wait_for(timeout=30_000)
         page.get_by_role("button", name="Cancel").click()

@@ -143,6 +143,7 @@ class EarlyExitPage(Page):
     title = "Stopping early"
     settings_class = EarlyExitSettings
     study = "early-exit"
+    related_studies = ("rcs",)  # AOI's RCS regulariser over its α grid
     study_knobs = {"aoi_epsilon": "epsilon"}
     slow_knobs = KNOBS
 

@@ -70,6 +70,7 @@ class IIRPage(Page):
     title = "Fewer timesteps (IIR)"
     settings_class = IIRSettings
     study = "iir"
+    related_studies = ("iir-deep",)  # the deeper network, compute-matched
     slow_knobs = ("dataset",)
 
     def __init__(self, **values) -> None:
