@@ -19,6 +19,7 @@ from workbench.methods.iir_deep_study import (
     IIRDeepSetting,
     chain_config,
     notes,
+    silent_text,
 )
 
 SAMPLES = 48  # per split
@@ -83,7 +84,8 @@ def test_early_firing_rates_are_logged_before_and_after_the_first_epochs(table):
     converted = table[table.setting == "converted_T1"].iloc[0]
     assert converted.early_rates == [first["ann_init_T1"]], "the converted net is ANN-init at e0"
     lines = notes(table)
-    assert sum("silent layers" in line for line in lines) == len(DIRECT) + 1
+    assert sum("silent (rate < 1%) of 10 layers after epoch e0" in line
+               for line in lines) == len(DIRECT) + 1
     assert any("wall time" in line for line in lines)
 
 
@@ -101,6 +103,14 @@ def test_bad_baselines_and_placements_are_refused():
     with pytest.raises(WorkbenchError, match=r"size must be in \[8, canvas=16\]"):
         shifted_digits(load_digits_split()["test"].x[:2], size=20)
     assert IIRConfig(first_epochs=5, stage_epochs=2).total_timestep_epochs == 45
+
+
+def test_silent_layers_are_named_as_ranges_with_equal_epochs_merged():
+    silent, busy = 0.0, 0.5
+    early = [{"s1": busy, "s2": silent, "s3": silent, "s4": busy, "s5": silent},
+             {"s1": busy, "s2": silent, "s3": silent, "s4": busy, "s5": silent},
+             {"s1": busy, "s2": busy, "s3": busy, "s4": busy, "s5": busy}]
+    assert silent_text(early) == "e0–e1: layers 2–3, 5; e2: none"
 
 
 def test_shifted_digits_keep_every_pixel_on_the_canvas():

@@ -147,10 +147,30 @@ def prepare(progress: bool = True) -> list[str]:
     return ["IIR deep chain: trained on first use (`workbench reproduce iir-deep`), not here"]
 
 
+def _spans(numbers: list[int]) -> str:
+    """Whole numbers as ranges: [1, 2, 3, 7] -> "1–3, 7"."""
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in spans)
+
+
 def silent_text(early: list[dict]) -> str:
-    """The silent layers after each logged epoch, e.g. ``e0: spike9, spike10; e1: none``."""
-    return "; ".join(f"e{e}: {', '.join(silent_layers(r)) or 'none'}"
-                     for e, r in enumerate(early))
+    """The silent layers (1-based positions) after each logged epoch, equal epochs merged:
+    ``e0–e2: layers 4–10; e3–e5: none``."""
+    parts: list[list] = []  # [first epoch, last epoch, text]
+    for epoch, rates in enumerate(early):
+        silent = set(silent_layers(rates))
+        text = _spans([i for i, c in enumerate(rates, start=1) if c in silent])
+        text = f"layers {text}" if text else "none"
+        if parts and parts[-1][2] == text:
+            parts[-1][1] = epoch
+        else:
+            parts.append([epoch, epoch, text])
+    return "; ".join(f"e{a}: {t}" if a == b else f"e{a}–e{b}: {t}" for a, b, t in parts)
 
 
 def notes(table: pd.DataFrame) -> list[str]:
@@ -161,8 +181,9 @@ def notes(table: pd.DataFrame) -> list[str]:
     for seed, group in groups:
         where = "" if seed is None else f"seed {seed}, "
         for row in group[group.setting.isin(("T1", *DIRECT))].itertuples():
-            lines.append(f"{where}{row.label}: silent layers (rate < {SILENT_RATE:.0%}) after "
-                         f"epoch {silent_text(row.early_rates)}")
+            lines.append(f"{where}{row.label}: silent (rate < {SILENT_RATE:.0%}) of "
+                         f"{len(row.firing_rates)} layers after epoch "
+                         f"{silent_text(row.early_rates)}")
         seconds = group.groupby("budget").train_seconds.sum()
         lines.append(f"{where}training wall time (s), summed over each budget's rows: "
                      + ", ".join(f"{b} {seconds[b]:.0f}" for b in ("chain", "epochs", "compute")
