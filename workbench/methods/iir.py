@@ -11,7 +11,9 @@ with θ and λ trainable per layer (λ clamped to ≤ 1, θ > 0), the triangle s
 and a non-spiking readout that sums W·o_t over the steps. The SNN starts from a trained ANN's
 weights with thresholds set layer by layer from the 90th percentile of each layer's input
 current *in the partially converted spiking network*, is trained at T = 5, and each stage
-T = 4, 3, 2, 1 starts from the previous stage and is trained again.
+T = 4, 3, 2, 1 starts from the previous stage and is trained again. The baselines start from
+the same converted network (or from random weights) and are trained directly at T = 1 with the
+chain's epochs or, as a second budget, its training sample·timesteps (:class:`Baselines`).
 """
 
 from __future__ import annotations
@@ -137,7 +139,7 @@ class Baselines:
 
 
 def settings(baselines: Baselines = Baselines()) -> tuple[str, ...]:
-    """Names of the chain's stages and baselines, in training order of the table."""
+    """Names of the chain's stages and baselines (the order of a study's table)."""
     direct = [f"{init}_T1{BUDGETS[b]}" for init in ("ann_init", "random_init")
               for b in baselines.budgets]
     return (*(f"T{T}" for T in CHAIN), *direct, "converted_T1")
