@@ -9,7 +9,8 @@ at T = 1, so the question is whether depth or a harder input makes it):
   layer of 128 and a readout: 10 spiking layers, no BatchNorm, as in the paper.
 - Input: the bundled digits upsampled to 12×12 at a fixed random place on a 16×16 canvas, then
   the noisy digits' Gaussian pixel noise (σ = 0.5): translation and noise make it harder than
-  the 8×8 digits (this ANN reaches about 0.6), and 16×16 leaves room for three pooling blocks.
+  the 8×8 digits (this ANN reaches 0.57 on the test split), and 16×16 leaves room for three
+  pooling blocks.
   It is made offline in milliseconds. The saccade events were not taken: their rate frames are
   as easy as the digits (the zoo's event ANN: 0.97).
 - Budgets: IIR trains 5 epochs at T = 5 and 2 per later stage (13 epochs). Each direct-T=1
@@ -22,7 +23,8 @@ at T = 1, so the question is whether depth or a harder input makes it):
   per-layer firing rates on the validation split before training and after each of the first
   :data:`RATE_EPOCHS` epochs (``early_rates``).
 
-One seed (ANN, chain, four baselines) takes about 5 minutes on one CPU core.
+One seed (ANN, chain, four baselines) took 408 s on one core of this 2-core machine beside
+other jobs (1443 s under heavy load).
 """
 
 from __future__ import annotations
