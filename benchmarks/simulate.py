@@ -30,7 +30,7 @@ from torch import nn
 
 from workbench.convert import convert, fold_batchnorm
 from workbench.device import default_device, set_threads
-from workbench.models import event_snn
+from workbench.models import event_snn, vgg_cnn
 from workbench.network import BLOCK_BYTES, SpikingNetwork, TimeSharedDropout, simulate
 from workbench.neurons import SpikingCell
 
@@ -46,22 +46,6 @@ class Benchmark:
     snn: SpikingNetwork
     ann: nn.Module
     inputs: Callable[[int], torch.Tensor]
-
-
-def vgg_ann(width: int = 32) -> nn.Sequential:
-    """VGG-style 32×32×3 CNN: six 3×3 conv layers in three blocks, average pooling, two linear
-    layers."""
-    layers: list[tuple[str, nn.Module]] = []
-    channels, k = 3, 0
-    for block, out in enumerate((width, 2 * width, 4 * width), start=1):
-        for _ in range(2):
-            k += 1
-            layers += [(f"conv{k}", nn.Conv2d(channels, out, 3, padding=1)), (f"act{k}", nn.ReLU())]
-            channels = out
-        layers.append((f"pool{block}", nn.AvgPool2d(2)))
-    layers += [("flatten", nn.Flatten()), ("fc1", nn.Linear(channels * 4 * 4, 256)),
-               ("act_fc", nn.ReLU()), ("fc2", nn.Linear(256, 10))]
-    return nn.Sequential(OrderedDict(layers))
 
 
 def mlp_ann(hidden: int = 1024) -> nn.Sequential:
@@ -91,7 +75,7 @@ def benchmarks(device: torch.device, T: int) -> list[Benchmark]:
         return lambda b: x[torch.arange(b, device=device) % x.shape[0]]
 
     torch.manual_seed(0)
-    vgg, mlp = vgg_ann().eval(), mlp_ann().eval()
+    vgg, mlp = vgg_cnn().eval(), mlp_ann().eval()  # VGG-6 on 32×32×3
     pictures = torch.rand(512, 3, 32, 32, device=device)
     events = event_snn().eval().to(device)
     frames = (torch.rand(T, 512, 2, 16, 16, device=device) < 0.05).float()

@@ -23,10 +23,18 @@ from torch import nn
 from workbench import zoo
 from workbench.datasets import saccade
 from workbench.datasets.digits import Split, load_digits_split
-from workbench.methods import basics_study, early_exit_study, hybrid_study, iir_study, msat_study
+from workbench.methods import (
+    basics_study,
+    early_exit_study,
+    hybrid_study,
+    iir_deep_study,
+    iir_study,
+    msat_study,
+)
 from workbench.methods.basics_study import BasicsSetting, EnergySetting
 from workbench.methods.early_exit_study import EarlyExitSetting
 from workbench.methods.hybrid_study import HybridSetting
+from workbench.methods.iir_deep_study import IIRDeepSetting
 from workbench.methods.iir_study import IIRSetting
 from workbench.methods.msat_study import MSATSetting
 from workbench.methods.registry import STUDIES
@@ -42,11 +50,13 @@ TINY = {
     "early-exit": EarlyExitSetting(base="events"),
     "msat": MSATSetting(spike_confidence=True, gate_seeds=2),
     "iir": IIRSetting(),
+    "iir-deep": IIRDeepSetting(budget="tiny"),  # nothing shipped: trains on the tiny splits
     "hybrid": HybridSetting(),
 }
 # what each process keeps between runs: cleared, so that the second run recomputes everything
 CACHES = (early_exit_study.base_run, msat_study.prepared, msat_study.confidences,
-          iir_study.study, hybrid_study.sequences, hybrid_study.study_run)
+          iir_study.study, iir_deep_study.study, hybrid_study.sequences,
+          hybrid_study.study_run)
 SAMPLES = 40  # per split: a tiny budget (the studies' models are the shipped ones)
 
 

@@ -79,9 +79,9 @@ def test_each_stage_starts_from_its_predecessor(digits, monkeypatch):
     entries = {}
     original = iir._train_stage
 
-    def spy(net, T, epochs, data, config, progress, on_epoch, label):
+    def spy(net, T, epochs, data, config, progress, on_epoch, label, *rest):
         entries[label] = copy.deepcopy(net.state_dict())
-        return original(net, T, epochs, data, config, progress, on_epoch, label)
+        return original(net, T, epochs, data, config, progress, on_epoch, label, *rest)
 
     monkeypatch.setattr(iir, "_train_stage", spy)
     results = build_chain(tiny_ann(), tiny_data(digits),

@@ -64,3 +64,29 @@ def deep_digits_cnn(dropout: float = 0.2) -> nn.Sequential:
         ("fc1", nn.Linear(64 * 2 * 2, 128)), ("act5", nn.ReLU()), ("drop", nn.Dropout(dropout)),
         ("fc2", nn.Linear(128, 10)),
     ]))
+
+
+def vgg_cnn(width: int = 32, blocks: int = 3, convs_per_block: int = 2, in_channels: int = 3,
+            size: int = 32, hidden: int = 256, dropout: float = 0.0, num_classes: int = 10
+            ) -> nn.Sequential:
+    """VGG-style ReLU CNN without BatchNorm on ``size``×``size``×``in_channels`` inputs:
+    ``blocks`` blocks of ``convs_per_block`` 3×3 convolutions (``width``, 2·``width``,
+    4·``width``, … channels), each block closed by 2×2 average pooling, then a hidden linear
+    layer of ``hidden`` ReLU units (with dropout when ``dropout`` > 0) and a linear readout.
+    ``blocks·convs_per_block + 1`` hidden ReLU layers."""
+    layers: list[tuple[str, nn.Module]] = []
+    channels, k = in_channels, 0
+    for block in range(1, blocks + 1):
+        out = width * 2 ** (block - 1)
+        for _ in range(convs_per_block):
+            k += 1
+            layers += [(f"conv{k}", nn.Conv2d(channels, out, 3, padding=1)), (f"act{k}", nn.ReLU())]
+            channels = out
+        layers.append((f"pool{block}", nn.AvgPool2d(2)))
+    layers += [("flatten", nn.Flatten()),
+               ("fc1", nn.Linear(channels * (size // 2 ** blocks) ** 2, hidden)),
+               ("act_fc", nn.ReLU())]
+    if dropout > 0:
+        layers.append(("drop", nn.Dropout(dropout)))
+    layers.append(("fc2", nn.Linear(hidden, num_classes)))
+    return nn.Sequential(OrderedDict(layers))

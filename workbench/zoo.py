@@ -17,7 +17,7 @@ from torch import nn
 
 from workbench.cache import load_or_build
 from workbench.convert import convert
-from workbench.datasets.digits import load_digits_split
+from workbench.datasets.digits import load_digits_split, shifted_digits
 from workbench.device import default_device, set_threads
 from workbench.errors import WorkbenchError
 from workbench.models import deep_digits_cnn, digits_cnn, event_snn
@@ -31,7 +31,9 @@ class ModelSpec:
     """How one default model is built and trained.
 
     ``task``: ``"digits"`` (static 8×8 images, cross-entropy on the output) or
-    ``"noisy_digits"`` (the same with fixed Gaussian pixel noise), ``"saccade_events"``
+    ``"noisy_digits"`` (the same with fixed Gaussian pixel noise), ``"shifted_noisy_digits"``
+    (each digit upsampled to 12×12 at a fixed random place on a 16×16 canvas, then the same
+    noise), ``"saccade_events"``
     (event frames over ``timesteps`` bins, surrogate-gradient BPTT with the
     TET loss and, when ``rcs_alpha`` > 0, AOI's RCS regulariser) or ``"saccade_rates"`` (an ANN
     on the mean of ``timesteps`` event frames: the rates its converted SNN receives per step).
@@ -78,10 +80,14 @@ NOISE_SIGMA = 0.5
 
 def task_data(task: str, timesteps: int = 10):
     """(splits {name: (x, y)} batch-first, forward) of a training task."""
-    if task in ("digits", "noisy_digits"):
+    if task in ("digits", "noisy_digits", "shifted_noisy_digits"):
         data = load_digits_split()
         splits = {k: (v.x, v.y) for k, v in data.items()}
-        if task == "noisy_digits":  # fixed, seeded noise: the same noisy images every time
+        if task == "shifted_noisy_digits":  # fixed, seeded offsets before the noise
+            placement = torch.Generator().manual_seed(2)
+            splits = {k: (shifted_digits(x, generator=placement), y)
+                      for k, (x, y) in splits.items()}
+        if task != "digits":  # fixed, seeded noise: the same noisy images every time
             generator = torch.Generator().manual_seed(1)
             splits = {k: (x + NOISE_SIGMA * torch.randn(x.shape, generator=generator), y)
                       for k, (x, y) in splits.items()}
@@ -124,7 +130,11 @@ def model_spec(name: str, seed: int = 0, budget: str = "full") -> ModelSpec:
     shipped model; any other is a different cache entry."""
     if name not in SPECS:
         raise WorkbenchError(f"unknown model {name!r}; available: {', '.join(SPECS)}")
-    spec = SPECS[name]
+    return budgeted(SPECS[name], seed, budget)
+
+
+def budgeted(spec: ModelSpec, seed: int = 0, budget: str = "full") -> ModelSpec:
+    """``spec`` trained with ``seed`` on ``budget`` (its own epochs on the full budget)."""
     return replace(spec, seed=seed, epochs=BUDGETS[check_budget(budget)] or spec.epochs)
 
 
@@ -132,15 +142,20 @@ def load_model(name: str, progress: bool = True, seed: int = 0, budget: str = "f
                ) -> tuple[nn.Module, dict[str, Any]]:
     """The trained model ``name`` (training ``seed``, ``budget``) and its provenance record;
     trained and cached if needed."""
-    spec = model_spec(name, seed, budget)
+    return load_spec(model_spec(name, seed, budget), progress)
+
+
+def load_spec(spec: ModelSpec, progress: bool = True) -> tuple[nn.Module, dict[str, Any]]:
+    """The model of ``spec`` (a default one, or a study's own outside :data:`SPECS`) and its
+    provenance record; trained and cached if needed."""
 
     def build() -> tuple[dict, dict[str, Any]]:
         set_threads()
         model, metrics = _train(spec, progress)
         return model.state_dict(), metrics
 
-    state, record = load_or_build(name, spec.config(), build, seed=spec.seed,
-                                  meta={"model": name, "description": spec.description})
+    state, record = load_or_build(spec.name, spec.config(), build, seed=spec.seed,
+                                  meta={"model": spec.name, "description": spec.description})
     model = spec.architecture(**spec.arch_kwargs)
     model.load_state_dict(state)
     return model.eval().to(default_device()), record

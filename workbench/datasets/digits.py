@@ -10,9 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch import Tensor
+
+from workbench.errors import WorkbenchError
 
 SPLIT_SIZES = {"train": 1200, "val": 200, "test": 397}
 
@@ -52,3 +55,18 @@ def load_digits_split(seed: int = 0) -> dict[str, Split]:
     return {name: Split(torch.from_numpy(images[idx]).unsqueeze(1),
                         torch.from_numpy(labels[idx]), idx)
             for name, idx in split_indices(seed).items()}
+
+
+def shifted_digits(x: Tensor, canvas: int = 16, size: int = 12,
+                   generator: torch.Generator | None = None) -> Tensor:
+    """Digits ``x`` [N, 1, 8, 8] upsampled (bilinear) to ``size``×``size`` and placed at a random
+    whole-pixel offset (uniform in 0 … canvas − size per axis, drawn from ``generator``) on a
+    black ``canvas``×``canvas`` image: [N, 1, canvas, canvas]."""
+    if not 8 <= size <= canvas:
+        raise WorkbenchError(f"size must be in [8, canvas={canvas}], got {size}")
+    big = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    offsets = torch.randint(0, canvas - size + 1, (len(x), 2), generator=generator)
+    out = torch.zeros(len(x), x.shape[1], canvas, canvas)
+    for i, (dy, dx) in enumerate(offsets.tolist()):
+        out[i, :, dy:dy + size, dx:dx + size] = big[i]
+    return out

@@ -3,7 +3,14 @@ exploration sessions loop over this. A new method is one module and one line her
 
 from __future__ import annotations
 
-from workbench.methods import basics_study, early_exit_study, hybrid_study, iir_study, msat_study
+from workbench.methods import (
+    basics_study,
+    early_exit_study,
+    hybrid_study,
+    iir_deep_study,
+    iir_study,
+    msat_study,
+)
 from workbench.study import Study
 
 STUDIES: dict[str, Study] = {s.name: s for s in (
@@ -12,5 +19,6 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
     early_exit_study.STUDY,
     msat_study.STUDY,
     iir_study.STUDY,
+    iir_deep_study.STUDY,
     hybrid_study.STUDY,
 )}
