@@ -44,6 +44,22 @@ def test_difference_per_group_with_a_glob_baseline():
     assert "base a: claim = it holds (paper)" in a.text() and a.text().endswith("reproduced")
 
 
+def test_a_baseline_naming_the_per_column_compares_every_group_with_one_row_per_seed():
+    """per = "alpha", baseline α = 0: each α against the same seed's α = 0 row; a select naming
+    α picks the groups, so α = 0 is not compared with itself."""
+    table = pd.DataFrame([{"seed": s, "alpha": a, "steps": 3.0 - 10 * a + 0.1 * s}
+                          for s in range(3) for a in (0.0, 0.01, 0.05)])
+    found = evaluate(claim(per="alpha", metric="steps", comparator="<", threshold=0.0,
+                           select={"alpha": [0.01, 0.05]}, baseline={"alpha": 0.0}), table,
+                     "training")
+    assert [v.group for v in found] == [0.01, 0.05]
+    assert [v.values for v in found] == [pytest.approx((-0.1,) * 3), pytest.approx((-0.5,) * 3)]
+    assert [v.verdict for v in found] == ["reproduced", "reproduced"]
+    # without the per column in the baseline, the baseline is looked up inside each group
+    inside = evaluate(claim(per="alpha", metric="steps", select={}, baseline={"seed": 0}), table)
+    assert [v.group for v in inside] == [0.0, 0.01, 0.05]
+
+
 @pytest.mark.parametrize("measure, comparator, threshold, expected", [
     ("saving", ">=", 0.6, [pytest.approx(1 - 10 / 32), pytest.approx(0.1)]),
     ("speedup", ">=", 1.5, [pytest.approx(3.2), pytest.approx(10 / 9)]),

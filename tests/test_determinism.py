@@ -30,6 +30,7 @@ from workbench.methods import (
     iir_deep_study,
     iir_study,
     msat_study,
+    rcs_study,
 )
 from workbench.methods.basics_study import BasicsSetting, EnergySetting
 from workbench.methods.early_exit_study import EarlyExitSetting
@@ -37,6 +38,7 @@ from workbench.methods.hybrid_study import HybridSetting
 from workbench.methods.iir_deep_study import IIRDeepSetting
 from workbench.methods.iir_study import IIRSetting
 from workbench.methods.msat_study import MSATSetting
+from workbench.methods.rcs_study import RCSSetting
 from workbench.methods.registry import STUDIES
 from workbench.network import SpikingNetwork, TimeSharedDropout, simulate
 from workbench.neurons import SpikingCell
@@ -48,14 +50,15 @@ TINY = {
     "basics": BasicsSetting(balance="percentile", initial="half"),
     "energy": EnergySetting(T=4, memory=True),
     "early-exit": EarlyExitSetting(base="events"),
+    "rcs": RCSSetting(alpha=0.05),
     "msat": MSATSetting(spike_confidence=True, gate_seeds=2),
     "iir": IIRSetting(),
     "iir-deep": IIRDeepSetting(budget="tiny"),  # nothing shipped: trains on the tiny splits
     "hybrid": HybridSetting(),
 }
 # what each process keeps between runs: cleared, so that the second run recomputes everything
-CACHES = (early_exit_study.base_run, msat_study.prepared, msat_study.confidences,
-          iir_study.study, iir_deep_study.study, hybrid_study.sequences,
+CACHES = (early_exit_study.base_run, rcs_study.alpha_run, msat_study.prepared,
+          msat_study.confidences, iir_study.study, iir_deep_study.study, hybrid_study.sequences,
           hybrid_study.study_run)
 SAMPLES = 40  # per split: a tiny budget (the studies' models are the shipped ones)
 

@@ -219,3 +219,54 @@ def test_event_base_calibration_is_reproducible():
     assert torch.equal(first.calibration.readout, second.calibration.readout)
     assert (TopKCutoff(0.01).calibrate(first.calibration, first.calibration_labels).betas
             == TopKCutoff(0.01).calibrate(second.calibration, second.calibration_labels).betas)
+
+
+def test_conversion_keeps_dropout_as_an_identity_until_calibration_switches_it_on():
+    """The QCFS digits CNN has Dropout(0.1) before its readout: the SNN keeps it, time-shared and
+    off (eval), so its test runs equal those of the SNN without it; on, it changes the readout."""
+    from workbench.convert import QCFS, convert
+    from workbench.methods.early_exit_study import calibration_trajectory
+    from workbench.models import digits_cnn
+    from workbench.network import TimeSharedDropout
+
+    torch.manual_seed(0)
+    ann = digits_cnn("qcfs").eval()
+    for m in ann.modules():  # small clips: every layer of the untrained CNN fires within 8 steps
+        if isinstance(m, QCFS):
+            m.scale.data.fill_(0.5)
+    x = torch.rand(24, 1, 8, 8)
+    net = convert(ann, x, initial="half")
+    drops = [m for m in net.modules() if isinstance(m, TimeSharedDropout)]
+    assert [m.p for m in drops] == [0.1] and not net.training
+    without = SpikingNetwork([(n, m) for n, m in net.layers.named_children()
+                              if not isinstance(m, TimeSharedDropout)], net.input_shape)
+    off = simulate(net, x, 8)
+    assert off.spike_counts["spike4"].sum() > 0
+    assert torch.equal(off.readout, simulate(without, x, 8).readout)
+    on = calibration_trajectory(net, x, 8, seed=3)
+    assert not net.training, "calibration hands the network back in eval mode"
+    assert not torch.allclose(on.readout, off.readout)
+    assert torch.equal(on.readout, calibration_trajectory(net, x, 8, seed=3).readout)
+    assert not torch.equal(on.readout, calibration_trajectory(net, x, 8, seed=4).readout)
+
+
+@pytest.mark.parametrize("name", ["digits_qcfs", "events"])
+def test_bases_calibrate_with_dropout_on_and_never_run_test_data_with_it(name, monkeypatch):
+    from workbench.methods import early_exit_study
+    from workbench.network import TimeSharedDropout
+
+    calls = []
+
+    def spy(net, inputs, *args, **kwargs):
+        calls.append((inputs, any(m.training and m.p > 0 for m in net.modules()
+                                  if isinstance(m, TimeSharedDropout))))
+        return simulate(net, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(early_exit_study, "simulate", spy)
+    base = early_exit_study.base_run.__wrapped__(name)
+    dropout_on = [inputs for inputs, on in calls if on]
+    assert len(dropout_on) == 1, "exactly one run, the calibration, has dropout on"
+    assert len(dropout_on[0]) == base.calibration.B or dropout_on[0].shape[1] == base.calibration.B
+    assert not any(on for inputs, on in calls if inputs is base.test_inputs
+                   or torch.equal(inputs, base.test_inputs)), "test data ran with dropout on"
+    assert not base.net.training

@@ -200,11 +200,14 @@ def _value(rows: pd.DataFrame, where: Mapping[str, Any], metric: str, how: str) 
     return float(AGGREGATES[how](values))
 
 
-def _measured(claim: Claim, rows: pd.DataFrame) -> float | None:
-    """The claim's measured value on one seed's rows of one group (None: not comparable)."""
+def _measured(claim: Claim, rows: pd.DataFrame, everything: pd.DataFrame) -> float | None:
+    """The claim's measured value on one seed's rows of one group (None: not comparable); a
+    baseline that names the ``per`` column comes from ``everything`` (the seed's whole table:
+    e.g. every α against α = 0)."""
     a = _value(rows, claim.select, claim.metric, claim.aggregate)
+    pool = everything if claim.per is not None and claim.per in claim.baseline else rows
     b = (None if claim.measure == "value" else
-         _value(rows, claim.baseline, claim.baseline_metric or claim.metric,
+         _value(pool, claim.baseline, claim.baseline_metric or claim.metric,
                 claim.baseline_aggregate))
     if a is None or (b is None and claim.measure != "value"):
         return None
@@ -239,10 +242,14 @@ def evaluate(claim: Claim, table: pd.DataFrame, kind: str = "exact") -> list[Ver
         raise WorkbenchError(f"seed kind must be one of {', '.join(SEED_KINDS)}, got {kind!r}")
     groups = ([(None, table)] if claim.per is None
               else list(table.groupby(claim.per, sort=False)) if claim.per in table else [])
+    if claim.per in claim.select:  # a select that names the per column picks the groups
+        wanted = claim.select[claim.per]
+        groups = [(g, r) for g, r in groups if _matches(pd.Series([g]), wanted).iloc[0]]
     verdicts = []
     for group, rows in groups:
-        seeds = [rows] if "seed" not in rows else [r for _, r in rows.groupby("seed", sort=True)]
-        values = [_measured(claim, r) for r in seeds]
+        seeds = [None] if "seed" not in rows else sorted(rows["seed"].unique())
+        values = [_measured(claim, rows if s is None else rows[rows["seed"] == s],
+                            table if s is None else table[table["seed"] == s]) for s in seeds]
         if any(v is None for v in values):
             verdicts.append(Verdict(claim, group, (), None, "not comparable", kind))
             continue

@@ -4,7 +4,9 @@ Rate-coded conversion with soft-reset IF neurons (θ = 1 after weight normalisat
 activation scale λ_l of every layer (max, or a percentile, of its ReLU output on calibration
 data; or the learned clip λ of a QCFS activation) is folded into the weights,
 ``W_l ← W_l·λ_{l−1}/λ_l``, ``b_l ← b_l/λ_l``, so spikes stay binary and the readout's
-average over time approximates the ANN's logits.
+average over time approximates the ANN's logits. A Dropout becomes a time-shared dropout (one
+mask per sample per run): an identity in the eval mode the SNN is returned in, switched on only
+where a method asks for it (AOI calibrates its cutoff with dropout on).
 
 QCFS: Bu et al., "Optimal ANN-SNN conversion for high-accuracy and ultra-low-latency spiking
 neural networks", ICLR 2022: ``h(x) = λ/L·clip(⌊x·L/λ + 1/2⌋, 0, L)``; converted with initial
@@ -21,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from workbench.errors import WorkbenchError, check_choice
-from workbench.network import SpikingNetwork
+from workbench.network import SpikingNetwork, TimeSharedDropout
 from workbench.neurons import SpikingCell
 
 BALANCING = ("max", "percentile")
@@ -176,6 +178,8 @@ def convert(ann: nn.Sequential, x_calib: Tensor, balance: str = "max", percentil
         x_calib: calibration inputs [B, *input_shape] (training data, never test).
         balance: ``"max"`` or ``"percentile"`` threshold balancing.
         initial: the cells' initial membrane, ``"zero"`` or ``"half"`` (θ/2, for QCFS).
+
+    Returns the SNN in eval mode; each Dropout(p) is a :class:`TimeSharedDropout` (p) there.
     """
     ann = check_ann(ann)
     if not isinstance(x_calib, Tensor) or x_calib.dim() < 2 or len(x_calib) == 0:
@@ -210,8 +214,12 @@ def convert(ann: nn.Sequential, x_calib: Tensor, balance: str = "max", percentil
                 prev_scale = scale
             elif isinstance(module, PASS_THROUGH):
                 layers.append((name, module))
+            elif isinstance(module, nn.Dropout) and module.p > 0:
+                # it scales by 1/(1 − p), as the ANN's did in training: the weights fit as they are
+                layers.append((name, TimeSharedDropout(module.p)))
     # the new cells' thresholds and leaks are made on the CPU: move them beside the layers
-    return SpikingNetwork(layers, input_shape=tuple(x_calib.shape[1:])).to(x_calib.device)
+    net = SpikingNetwork(layers, input_shape=tuple(x_calib.shape[1:])).to(x_calib.device)
+    return net.eval()
 
 
 def scale_thresholds(net: SpikingNetwork, factor: float) -> SpikingNetwork:

@@ -7,6 +7,7 @@ Only ANNs are stored; their SNNs come from :func:`workbench.convert.convert` in 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -138,6 +139,19 @@ def budgeted(spec: ModelSpec, seed: int = 0, budget: str = "full") -> ModelSpec:
     return replace(spec, seed=seed, epochs=BUDGETS[check_budget(budget)] or spec.epochs)
 
 
+def rcs_spec(alpha: float, seed: int = 0, budget: str = "full") -> ModelSpec:
+    """The event SNN trained with RCS weight ``alpha`` (α ≥ 0; 0: TET alone), ``seed`` and
+    ``budget``: the zoo's own spec where one has this α (``event_snn``, ``event_snn_rcs``: the
+    same cache entries, nothing trained twice), else ``event_snn_rcs`` with α replaced."""
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 <= alpha < math.inf:
+        raise WorkbenchError(f"RCS weight α must be a finite number >= 0, got {alpha!r}")
+    for name in ("event_snn", "event_snn_rcs"):
+        if SPECS[name].rcs_alpha == alpha:
+            return model_spec(name, seed, budget)
+    return replace(model_spec("event_snn_rcs", seed, budget), rcs_alpha=float(alpha),
+                   description=f"the event SNN trained with AOI's RCS regulariser (α = {alpha:g})")
+
+
 def load_model(name: str, progress: bool = True, seed: int = 0, budget: str = "full"
                ) -> tuple[nn.Module, dict[str, Any]]:
     """The trained model ``name`` (training ``seed``, ``budget``) and its provenance record;
@@ -147,8 +161,7 @@ def load_model(name: str, progress: bool = True, seed: int = 0, budget: str = "f
 
 def load_spec(spec: ModelSpec, progress: bool = True) -> tuple[nn.Module, dict[str, Any]]:
     """The model of ``spec`` (a default one, or a study's own outside :data:`SPECS`) and its
-    provenance record; trained and cached if needed."""
-
+    provenance record; trained and cached if needed (the cache key is ``spec.config()``)."""
     def build() -> tuple[dict, dict[str, Any]]:
         set_threads()
         model, metrics = _train(spec, progress)

@@ -10,6 +10,7 @@ from workbench.methods import (
     iir_deep_study,
     iir_study,
     msat_study,
+    rcs_study,
 )
 from workbench.study import Study
 
@@ -17,6 +18,7 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
     basics_study.BASICS,
     basics_study.ENERGY,
     early_exit_study.STUDY,
+    rcs_study.STUDY,
     msat_study.STUDY,
     iir_study.STUDY,
     iir_deep_study.STUDY,
