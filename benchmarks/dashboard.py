@@ -10,7 +10,8 @@ measured in the page (Playwright's round trips are not part of what a user waits
 - Stopping early, c*: the operating point replays the recorded run (150 ms); histogram, exits,
   raster and energy follow from the worker (500 ms).
 - Adaptive thresholds (MSAT), α: the test split re-simulated on the worker (1 s, progress shown).
-- Fewer timesteps (IIR), the stage shown: replays the cached stage (150 ms).
+- Fewer timesteps (IIR), the stage shown: the firing rates replay the cached stage (150 ms);
+  the raster re-simulates one sample, and the energy follows (500 ms).
 - ANN-initialized SNN (pose), the player's step: replays the cached run (150 ms).
 The Explore page has no knob that redraws without a finished session; 'Your model' needs
 ``--model`` (its browser test covers it).
@@ -106,8 +107,9 @@ def iir(page, presses: int) -> None:
     for i in range(presses):
         stage = stages[i % 2]
         rows.append(timed(page, lambda s=stage: page.locator("select").nth(1).select_option(s),
-                          f"Firing rates, {LABELS[stage]}:"))
-    report("Fewer timesteps: stage", {"firing rates": 150}, rows)
+                          f"Firing rates, {LABELS[stage]}:", f"{LABELS[stage]}: test accuracy"))
+    report("Fewer timesteps: stage", {"firing rates": 150, "raster (one sample re-simulated), "
+                                      "energy": 500}, rows)
 
 
 def pose(page, presses: int) -> None:

@@ -44,6 +44,12 @@ def live_shown(page, prefix: str):
     raise AssertionError(f"no live view titled {prefix!r}…")
 
 
+def live_title(page, prefix: str) -> str:
+    """The title of the page's live view whose title starts with ``prefix``."""
+    return next(t for pane in pn.panel(page).select(pn.pane.Bokeh)
+                if (t := pane.object.title.text).startswith(prefix))
+
+
 @pytest.fixture(scope="module")
 def basics():
     from widgets.pages import basics
@@ -61,9 +67,10 @@ def test_basics_knobs_set_the_setting_and_the_views(basics):
     assert title(accuracy) == f"Test accuracy vs timestep, θ×1.50: {float(curve[11]):.3f} at T=12"
     assert np.allclose(accuracy.Curve.SNN.dimension_values("accuracy"), curve.numpy())
     trajectory, label = basics.sample_run(1.5, "max", "zero", 5, 12)
-    raster = shown(page, "Spike raster")
-    assert len(raster) == int(trajectory.spikes_per_sample()[0]) > 0
-    assert f"T=12, {len(raster)} spikes, label {label}" in title(raster)
+    raster = live_shown(page, "Spike raster")[0]  # a live view
+    spikes = len(raster["timestep"])
+    assert spikes == int(trajectory.spikes_per_sample()[0]) > 0
+    assert f"T=12, {spikes} spikes, label {label}" in live_title(page, "Spike raster")
     page.settings.balance = "percentile"
     page.wait()
     assert page.setting() == BasicsSetting("percentile", "zero")
@@ -83,7 +90,7 @@ def test_two_basics_sessions_at_once_show_their_own_data(basics):
         assert title(accuracy).startswith(f"Test accuracy vs timestep, θ×{scale:.2f}:")
         assert np.allclose(accuracy.Curve.SNN.dimension_values("accuracy"),
                            basics.accuracy_curve(scale, "max", "zero").numpy())
-        assert shown(page, f"Spike raster: θ×{scale:.2f}")
+        assert live_shown(page, f"Spike raster: θ×{scale:.2f}")
     assert one.settings is not two.settings and one.worker is not two.worker
     # the shared network is read-only: in eval mode, its thresholds untouched by θ scales
     snn, _ = basics._network("max", "zero")
@@ -157,9 +164,10 @@ def test_iir_knobs_set_the_setting_and_the_views():
     # the stored verdicts of the page's claims (tests/test_claims_view.py checks their numbers)
     [card] = pn.panel(page).select(pn.Card)
     assert card.title.startswith("Paper claims over the stored seeds: ")
-    [table] = card.select(pn.pane.DataFrame)
-    assert set(table.object["claim"].str.split(" \\(dataset").str[0]) == {
-        c.statement for c in load_claims() if c.study == "iir"}
+    shown_claims = {claim for table in card.select(pn.pane.DataFrame)
+                    for claim in table.object["claim"].str.split(" \\(dataset").str[0]}
+    assert page.claim_studies() == ("iir", "iir-deep")  # the study and its deeper version
+    assert shown_claims == {c.statement for c in load_claims() if c.study in ("iir", "iir-deep")}
 
 
 def test_early_exit_knobs_replay_the_policy_shown():

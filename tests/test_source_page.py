@@ -93,11 +93,11 @@ def test_policy_knobs_replay_without_resimulating(page, monkeypatch):
     s.threshold = 0.99
     high = page.outcome(s.policy, s.threshold, s.epsilon, s.timesteps)
     assert high.mean_steps > low.mean_steps  # a stricter c* waits longer
-    point = page.policy_view[()].Points.Operating_point
-    assert np.allclose(point.array()[0], [high.mean_steps, high.accuracy])
-    assert "c*=0.990" in title(point)
+    point = page.policy_view.sources["point"].data  # a live view: drawn in place
+    assert np.allclose([point["x"][0], point["y"][0]], [high.mean_steps, high.accuracy])
+    assert "c*=0.990" in page.policy_view.figure.title.text
     s.policy = "AOI Top-K cutoff"
-    assert "ε=0.01" in title(page.policy_view[()].Points.Operating_point)
+    assert "ε=0.01" in page.policy_view.figure.title.text
 
 
 def test_msat_is_searched_on_demand(page):

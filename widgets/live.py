@@ -142,3 +142,45 @@ def pose(height: int, width: int, skeletons: Sequence[str],
     fig.legend.location = "bottom_center"
     fig.legend.orientation = "horizontal"
     return LiveFigure(fig, sources)
+
+
+POLICY_CURVES = {"fixed T": {"color": "#1f77b4"},
+                 "oracle: first correct": {"color": "#ff7f0e", "line_dash": "dashed"},
+                 "policy sweep": {"color": "#2ca02c", "alpha": 0.6}}
+
+
+def policy_view(sweep: bool = True) -> LiveFigure:
+    """Accuracy vs mean timesteps of a stopping policy: the fixed-T and oracle curves, the
+    policy's sweep over its knob (when ``sweep``) and its operating point."""
+    curves = {k: v for k, v in POLICY_CURVES.items() if sweep or k != "policy sweep"}
+    return curves_and_point(curves, "operating point", "mean timesteps per sample", "accuracy")
+
+
+def policy_frame(title: str, curves: Mapping[str, object], mean_steps: float, accuracy: float,
+                 T: int) -> Frame:
+    """A :func:`policy_view` frame: ``curves`` maps a curve's name to a table with columns
+    ``mean_steps`` and ``accuracy``; the point is (``mean_steps``, ``accuracy``)."""
+    sources = {name: {"x": curve.mean_steps.to_numpy(float), "y": curve.accuracy.to_numpy(float)}
+               for name, curve in curves.items()}
+    sources["point"] = {"x": [float(mean_steps)], "y": [float(accuracy)]}
+    return Frame(title, sources, ranges={"x": (0.5, T + 0.5)})
+
+
+def raster() -> LiveFigure:
+    """A spike raster (source ``spikes``: the columns of :func:`widgets.plots.raster_columns`)."""
+    fig = _figure(x_range=Range1d(0.5, 1.5), y_range=Range1d(-1, 1), x_axis_label="timestep",
+                  y_axis_label="neuron (by layer)")
+    source = ColumnDataSource({k: [] for k in ("timestep", "neuron", "timestep_end",
+                                                "neuron_end", "color")})
+    fig.segment("timestep", "neuron", "timestep_end", "neuron_end", color="color", line_width=2,
+                source=source)
+    return LiveFigure(fig, {"spikes": source})
+
+
+def raster_frame(title: str, trajectory, sample: int = 0) -> Frame:
+    """A :func:`raster` frame of one recorded sample of ``trajectory`` [T, B, ...]."""
+    from widgets.plots import raster_columns
+
+    columns, neurons = raster_columns(trajectory, sample)
+    return Frame(title, {"spikes": columns},
+                 ranges={"x": (0.5, trajectory.T + 0.5), "y": (-1.0, float(max(neurons, 1)))})

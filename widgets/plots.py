@@ -14,10 +14,11 @@ from workbench.trajectory import Trajectory
 LAYER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 
 
-def spike_raster(trajectory: Trajectory, sample: int = 0, layers: Sequence[str] | None = None,
-                 title: str = "Spike raster") -> hv.Segments:
-    """All recorded spikes of one sample as one ``hv.Segments`` glyph: a tick per spike at
-    (timestep, neuron); layers stacked bottom-up, coloured by layer."""
+def raster_columns(trajectory: Trajectory, sample: int = 0,
+                   layers: Sequence[str] | None = None) -> tuple[dict[str, np.ndarray | list], int]:
+    """The recorded spikes of one sample as tick segments: columns ``timestep``/``timestep_end``
+    (t ± 0.4), ``neuron``/``neuron_end`` (layers stacked bottom-up) and ``color`` (by layer);
+    and the neuron count (the height of the stack)."""
     layers = list(layers or trajectory.spikes)
     x0, y0, colour = [], [], []
     offset = 0
@@ -30,12 +31,19 @@ def spike_raster(trajectory: Trajectory, sample: int = 0, layers: Sequence[str] 
         offset += spikes.shape[1]
     x0 = np.concatenate(x0) if x0 else np.zeros(0)
     y0 = np.concatenate(y0) if y0 else np.zeros(0)
-    data = {"timestep": x0 - 0.4, "neuron": y0, "timestep_end": x0 + 0.4, "neuron_end": y0,
-            "color": colour}
+    return {"timestep": x0 - 0.4, "neuron": y0, "timestep_end": x0 + 0.4, "neuron_end": y0,
+            "color": colour}, offset
+
+
+def spike_raster(trajectory: Trajectory, sample: int = 0, layers: Sequence[str] | None = None,
+                 title: str = "Spike raster") -> hv.Segments:
+    """All recorded spikes of one sample as one ``hv.Segments`` glyph: a tick per spike at
+    (timestep, neuron); layers stacked bottom-up, coloured by layer."""
+    data, neurons = raster_columns(trajectory, sample, layers)
     return hv.Segments(data, kdims=["timestep", "neuron", "timestep_end", "neuron_end"],
                        vdims=["color"]).opts(
         color="color", line_width=2, title=title, xlabel="timestep", ylabel="neuron (by layer)",
-        xlim=(0.5, trajectory.T + 0.5), ylim=(-1, max(offset, 1)), responsive=True,
+        xlim=(0.5, trajectory.T + 0.5), ylim=(-1, max(neurons, 1)), responsive=True,
         min_height=260, tools=["hover"], framewise=True, shared_axes=False)
 
 

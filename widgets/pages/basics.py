@@ -14,7 +14,7 @@ import panel as pn
 import param
 import torch
 
-from widgets import plots
+from widgets import live, plots
 from widgets.energy_view import energy_panel
 from widgets.page import Page
 from workbench.convert import scale_thresholds
@@ -128,13 +128,15 @@ class BasicsPage(Page):
         s = self.settings
         return sample_run(round(s.threshold_scale, 4), s.balance, s.initial, s.sample, s.timesteps)
 
-    def raster(self, threshold_scale, timesteps, balance, initial, sample):
+    def raster(self, threshold_scale, timesteps, balance, initial, sample) -> live.Frame:
+        """One test sample re-simulated at the knobs (a live view: drawn before the test split
+        finishes)."""
         trajectory, label = self._run()
         total = int(trajectory.spikes_per_sample()[0])
         pred = int(trajectory.predictions()[-1, 0])
-        return plots.spike_raster(trajectory, title=(
+        return live.raster_frame(
             f"Spike raster: θ×{threshold_scale:.2f}, T={timesteps}, {total} spikes, "
-            f"label {label}, predicted {pred}"))
+            f"label {label}, predicted {pred}", trajectory)
 
     def traces(self, threshold_scale, timesteps, balance, initial, sample, layer):
         trajectory, _ = self._run()
@@ -170,6 +172,6 @@ class BasicsPage(Page):
             sizing_mode="stretch_width")
         return self.frame(widgets, intro,
                           self.view(self.accuracy, self.param.result, p.timesteps),
-                          self.view(self.raster, *knobs),
+                          self.live(live.raster(), self.raster, *knobs),
                           self.view(self.traces, *knobs, p.layer),
                           "### Energy", energy_views)

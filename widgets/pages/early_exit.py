@@ -176,21 +176,14 @@ class EarlyExitPage(Page):
         key = self.request()
         T_max = key[-1]
         fixed, oracle = reference_curves(base, T_max)
-        sweep = sweep_curve(base, policy, scale, T_max)
         o = outcome(test_until(base, T_max), base_run(base).test_labels, replay(*key))
-        accuracy = float(fixed.accuracy.iloc[-1])
         knob = _knob_text(policy, threshold, scale, epsilon)
-
-        def columns(curve):
-            return {"x": curve.mean_steps.to_numpy(float), "y": curve.accuracy.to_numpy(float)}
-
-        return live.Frame(
-            title=(f"{policy} at {knob}: accuracy {o.accuracy:.3f} at {o.mean_steps:.2f} mean "
-                   f"steps (fixed T={T_max}: {accuracy:.3f})"),
-            sources={"fixed T": columns(fixed), "oracle: first correct": columns(oracle),
-                     "policy sweep": columns(sweep),
-                     "point": {"x": [float(o.mean_steps)], "y": [float(o.accuracy)]}},
-            ranges={"x": (0.5, T_max + 0.5)})
+        return live.policy_frame(
+            f"{policy} at {knob}: accuracy {o.accuracy:.3f} at {o.mean_steps:.2f} mean steps "
+            f"(fixed T={T_max}: {float(fixed.accuracy.iloc[-1]):.3f})",
+            {"fixed T": fixed, "oracle: first correct": oracle,
+             "policy sweep": sweep_curve(base, policy, scale, T_max)}, o.mean_steps, o.accuracy,
+            T_max)
 
     def histogram(self, settled):
         T_max = settled[-1]
@@ -283,12 +276,7 @@ class EarlyExitPage(Page):
             "run: nothing is re-simulated. Calibration used training/validation data only.",
             sizing_mode="stretch_width")
         return self.frame(widgets, intro,
-                          self.live(live.curves_and_point(
-                              {"fixed T": {"color": "#1f77b4"},
-                               "oracle: first correct": {"color": "#ff7f0e", "line_dash": "dashed"},
-                               "policy sweep": {"color": "#2ca02c", "alpha": 0.6}},
-                              "operating point", "mean timesteps per sample", "accuracy"),
-                              self.operating_point, *knobs),
+                          self.live(live.policy_view(), self.operating_point, *knobs),
                           self.view(self.histogram, self.param.result),
                           layered(self.confidence_curves, self.thresholds_and_exits,
                                   [self.param.result]),

@@ -16,7 +16,7 @@ import holoviews as hv
 import panel as pn
 import param
 
-from widgets import plots
+from widgets import live, plots
 from widgets.energy_view import energy_panel
 from widgets.page import Page
 from workbench import source_report
@@ -154,12 +154,12 @@ class SourcePage(Page):
         self.shared = source if isinstance(source, Shared) else shared(source)
         super().__init__(**values)
         p = self.settings.param
-        self.accuracy_view = hv.DynamicMap(pn.bind(self.accuracy, p.timesteps))
-        self.raster_view = hv.DynamicMap(pn.bind(self.raster, p.sample, p.timesteps))
-        self.traces_view = hv.DynamicMap(pn.bind(self.traces, p.sample, p.timesteps, p.layer))
-        self.policy_view = (hv.DynamicMap(pn.bind(self.curves, p.timesteps))
-                            * hv.DynamicMap(pn.bind(self.operating_point, p.policy, p.threshold,
-                                                    p.epsilon, p.timesteps)))
+        t, sample = self.later(p.timesteps), self.later(p.sample)
+        self.accuracy_view = hv.DynamicMap(pn.bind(self.accuracy, t))
+        self.raster_view = hv.DynamicMap(pn.bind(self.raster, sample, t))
+        self.traces_view = hv.DynamicMap(pn.bind(self.traces, sample, t, self.later(p.layer)))
+        self.policy_view = self.live(live.policy_view(sweep=False), self.operating_point,
+                                     p.policy, p.threshold, p.epsilon, p.timesteps)
         self.msat_view = hv.DynamicMap(pn.bind(self.msat, self.param.msat_done))
 
     def bounds(self) -> None:
@@ -203,14 +203,6 @@ class SourcePage(Page):
         return plots.membrane_traces(trajectory, layer, neurons, title=(
             f"Membrane potential, {layer}: sample {sample}"))
 
-    def curves(self, timesteps: int) -> hv.Overlay:
-        """Fixed-T and oracle curves (no policy knob moves them)."""
-        fixed, oracle = reference_curves(self.shared, timesteps)
-        return hv.Overlay([
-            hv.Curve(fixed, "mean_steps", "accuracy", label=f"fixed T (1..{timesteps})"),
-            hv.Curve(oracle, "mean_steps", "accuracy", label="oracle: first correct").opts(
-                line_dash="dashed")])
-
     def outcome(self, policy: str, threshold: float, epsilon: float, timesteps: int):
         """The replayed policy's accuracy, mean and p90 steps on the test run cut at T."""
         base = source_report.base_run(self.source)
@@ -218,16 +210,19 @@ class SourcePage(Page):
         return outcome(base.test.until(timesteps), base.test_labels, stops)
 
     def operating_point(self, policy: str, threshold: float, epsilon: float,
-                        timesteps: int) -> hv.Points:
+                        timesteps: int) -> live.Frame:
+        """The fixed-T and oracle curves with the policy's operating point (a live view: the
+        policy knobs replay the recorded test run)."""
+        fixed, oracle = reference_curves(self.shared, timesteps)
         o = self.outcome(policy, threshold, epsilon, timesteps)
-        fixed = float(source_report.accuracy_curve(self.source)[timesteps - 1])
+        accuracy = float(source_report.accuracy_curve(self.source)[timesteps - 1])
         knob = (f"c*={threshold:.3f}, K={calibrated(self.shared)['Dynamic Confidence'].scale:g}"
                 if policy == POLICIES[0] else f"ε={epsilon}")
-        return hv.Points([(o.mean_steps, o.accuracy)], ["mean_steps", "accuracy"],
-                         label="operating point").opts(
-            size=12, color="black", marker="diamond", title=(
-                f"{policy} at {knob}: accuracy {o.accuracy:.3f} at {o.mean_steps:.2f} mean "
-                f"steps (fixed T={timesteps}: {fixed:.3f})"))
+        return live.policy_frame(
+            f"{policy} at {knob}: accuracy {o.accuracy:.3f} at {o.mean_steps:.2f} mean steps "
+            f"(fixed T={timesteps}: {accuracy:.3f})",
+            {"fixed T": fixed, "oracle: first correct": oracle}, o.mean_steps, o.accuracy,
+            timesteps)
 
     def msat(self, msat_done: int) -> hv.Overlay:
         """Accuracy vs T of the searched MSAT against the constant θ, once searched."""
@@ -307,10 +302,7 @@ class SourcePage(Page):
         return pn.Row(
             pn.Column("### Settings", widgets),
             pn.Column(self.alert, intro, pane(self.accuracy_view), pane(self.raster_view),
-                      pane(self.traces_view), "### Stopping early",
-                      pane(self.policy_view, responsive=True, min_height=280, ylim=(0, 1.02),
-                           shared_axes=False, legend_position="right",
-                           xlabel="mean timesteps per sample"),
+                      pane(self.traces_view), "### Stopping early", self.policy_view,
                       "Calibrated on the calibration split, measured on the test split at "
                       f"T = {s.data.T}:", table,
                       "### Energy", energy_views,
