@@ -13,8 +13,9 @@ measured in the page (Playwright's round trips are not part of what a user waits
 - Fewer timesteps (IIR), the stage shown: the firing rates replay the cached stage (150 ms);
   the raster re-simulates one sample, and the energy follows (500 ms).
 - ANN-initialized SNN (pose), the player's step: replays the cached run (150 ms).
-The Explore page has no knob that redraws without a finished session; 'Your model' needs
-``--model`` (its browser test covers it).
+- Explore (a 3-trial energy session made first), the front's y axis: a view knob (150 ms).
+- Your model (``workbench serve --model zoo:digits_ann``, a second app): c* replays the
+  operating point (150 ms); T cuts the recorded sample's raster (500 ms).
 
     WORKBENCH_THREADS=1 python benchmarks/dashboard.py [--presses 10] [--pages basics,msat]
 """
@@ -26,7 +27,7 @@ import re
 import statistics
 from collections.abc import Callable
 
-from widgets.browser import browser_page, served_app, wait_new_title, wait_title
+from widgets.browser import browser_page, served_app, titles, wait_new_title, wait_title
 from widgets.pages.early_exit import SHOWN_SAMPLES as SHOWN
 from workbench.methods.iir_study import LABELS
 
@@ -119,24 +120,85 @@ def pose(page, presses: int) -> None:
     report("ANN-initialized SNN: player step", {"player": 150}, rows)
 
 
+EXPLORED = "bench-energy"  # the session the Explore page shows (made before serving)
+
+
+def explored() -> None:
+    """A finished 3-trial session of the energy study in the app's store."""
+    from workbench import explore
+    from workbench.explore.spec import Dimension, SessionSpec
+
+    store = explore.open_storage()
+    if EXPLORED not in explore.session_names(store):
+        explore.create(SessionSpec(EXPLORED, "energy", (Dimension("T", choices=(8, 16, 32)),),
+                                   sampler="grid", budget=3), store)
+    explore.run(EXPLORED, None, explore.INLINE, progress=False)
+
+
+def explore_page(page, presses: int) -> None:
+    first = wait_title(page, f"Pareto front of {EXPLORED}: ", timeout_ms=120_000)
+    # the front's axis selectors list the objectives: the second such select is y
+    axes = [i for i in range(page.locator("select").count())
+            if page.locator("select").nth(i).locator("option").count() >= 2
+            and first.split("(")[-1].split(" vs ")[0] in
+            page.locator("select").nth(i).locator("option").all_text_contents()]
+    y = page.locator("select").nth(axes[1])
+    choices = [o for o in y.locator("option").all_text_contents() if f"({o} vs " not in first]
+    current = first.split("(")[-1].split(" vs ")[0]
+    rows = []
+    for i in range(presses):
+        target = choices[0] if i % 2 == 0 else current
+        rows.append(timed(page, lambda t=target: y.select_option(t),
+                          f"Pareto front of {EXPLORED}: ", old=page_title_now(page)))
+    report("Explore: front's y axis", {"front": 150}, rows)
+
+
+def page_title_now(page) -> str:
+    return next(t for t in titles(page) if t.startswith(f"Pareto front of {EXPLORED}: "))
+
+
+def your_model(page, presses: int) -> None:
+    first = wait_title(page, "Dynamic Confidence at c*=", timeout_ms=300_000)
+    arrow(page, ".noUi-handle", 1)()  # untimed: the slider snaps c* to its 0.005 grid
+    snapped = wait_new_title(page, "Dynamic Confidence at c*=", first)
+    start = float(re.search(r"c\*=([0-9.]+)", snapped).group(1))
+    rows = [timed(page, arrow(page, ".noUi-handle", 1), f"Dynamic Confidence at c*="
+                  f"{start + 0.005 * i:.3f}") for i in range(1, presses + 1)]
+    report("Your model: c*", {"operating point": 150}, rows)
+    T = int(re.search(r"T=(\d+)", wait_title(page, "Spike raster: sample 0, T=")).group(1))
+    rows = [timed(page, arrow(page, ".noUi-handle", 0, "ArrowLeft"),
+                  f"Spike raster: sample 0, T={T - i},") for i in range(1, presses + 1)]
+    report("Your model: T", {"raster (the recorded sample cut at T)": 500}, rows)
+
+
 PAGES = {"basics": ("Spiking basics", basics), "early-exit": ("Stopping early", early_exit),
          "msat": ("Adaptive thresholds (MSAT)", msat), "iir": ("Fewer timesteps (IIR)", iir),
-         "pose": ("ANN-initialized SNN (pose)", pose)}
+         "pose": ("ANN-initialized SNN (pose)", pose), "explore": ("Explore", explore_page)}
+MODEL = "zoo:digits_ann"  # the source of 'Your model' (served by a second app)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presses", type=int, default=10)
-    parser.add_argument("--pages", default=",".join(PAGES),
-                        help=f"comma-separated, of: {', '.join(PAGES)}")
+    parser.add_argument("--pages", default=",".join([*PAGES, "your-model"]),
+                        help=f"comma-separated, of: {', '.join(PAGES)}, your-model")
     args = parser.parse_args()
+    names = args.pages.split(",")
+    if "explore" in names:
+        explored()
     with served_app(timeout=300) as url:
-        for name in args.pages.split(","):
+        for name in (n for n in names if n in PAGES):
             title, measure = PAGES[name]
             with browser_page(url, page_title=title) as page:
                 measure(page, args.presses)
                 if page.errors:
                     print(f"{title}: JavaScript errors:", page.errors)
+    if "your-model" in names:
+        with served_app("--no-prepare", "--model", MODEL, timeout=300) as url, \
+                browser_page(url) as page:
+            your_model(page, args.presses)
+            if page.errors:
+                print("Your model: JavaScript errors:", page.errors)
 
 
 if __name__ == "__main__":

@@ -69,11 +69,11 @@ def test_bounds_come_from_the_source(page):
 
 def test_raster_shows_the_recorded_runs_spikes(page):
     page.settings.param.update(sample=3, timesteps=16)
-    raster = page.raster_view[()]
+    raster = page.raster_view  # a live view
     test = source_report.base_run(page.source).test.until(16)
     spikes = int(test.spikes_per_sample()[3])  # the counts-only test run, same sample and T
-    assert spikes > 0 and len(raster) == spikes
-    assert title(raster).startswith(f"Spike raster: sample 3, T=16, {spikes} spikes")
+    assert spikes > 0 and len(raster.sources["spikes"].data["timestep"]) == spikes
+    assert raster.figure.title.text.startswith(f"Spike raster: sample 3, T=16, {spikes} spikes")
     traces = page.traces_view[()]
     assert title(traces) == f"Membrane potential, {page.settings.layer}: sample 3"
     assert all(len(c.data) == 16 for c in traces.Curve)

@@ -19,7 +19,7 @@ import panel as pn
 import param
 import torch
 
-from widgets import live, plots
+from widgets import live
 from widgets.energy_view import energy_panel
 from widgets.page import Page
 from workbench.energy import EnergyReport, energy_report, load_profiles
@@ -232,15 +232,15 @@ class EarlyExitPage(Page):
         return line.opts(color="black", line_dash="dashed") * exits.opts(
             size=9, color="black", marker="x", title=title)
 
-    def raster(self, settled, sample):
+    def raster(self, settled, sample) -> live.Frame:
+        """The shown sample's spikes until its exit (a live view: the sample knob replays)."""
         base, T_max = settled[0], settled[-1]
         sample = min(sample, base_run(base).test.B - 1)
         recorded = recorded_sample(base, sample).until(T_max)
         stop = int(replay(*settled)[sample])
         cut = recorded.stopped_at(torch.tensor([stop]))
-        return plots.spike_raster(cut, title=(
-            f"Sample {sample} exits at step {stop} of {T_max}: "
-            f"{int(cut.spikes_per_sample()[0])} spikes"))
+        return live.raster_frame(f"Sample {sample} exits at step {stop} of {T_max}: "
+                                 f"{int(cut.spikes_per_sample()[0])} spikes", cut)
 
     def __panel__(self) -> pn.viewable.Viewable:
         p = self.settings.param
@@ -280,5 +280,5 @@ class EarlyExitPage(Page):
                           self.view(self.histogram, self.param.result),
                           layered(self.confidence_curves, self.thresholds_and_exits,
                                   [self.param.result]),
-                          self.view(self.raster, self.param.result, p.sample),
+                          self.live(live.raster(), self.raster, self.param.result, p.sample),
                           "### Energy actually spent", energy_views)

@@ -156,7 +156,7 @@ class SourcePage(Page):
         p = self.settings.param
         t, sample = self.later(p.timesteps), self.later(p.sample)
         self.accuracy_view = hv.DynamicMap(pn.bind(self.accuracy, t))
-        self.raster_view = hv.DynamicMap(pn.bind(self.raster, sample, t))
+        self.raster_view = self.live(live.raster(), self.raster, p.sample, p.timesteps)
         self.traces_view = hv.DynamicMap(pn.bind(self.traces, sample, t, self.later(p.layer)))
         self.policy_view = self.live(live.policy_view(sweep=False), self.operating_point,
                                      p.policy, p.threshold, p.epsilon, p.timesteps)
@@ -189,13 +189,14 @@ class SourcePage(Page):
         trajectory, label = recorded(self.shared, sample)
         return trajectory.until(timesteps), label
 
-    def raster(self, sample: int, timesteps: int) -> hv.Segments:
+    def raster(self, sample: int, timesteps: int) -> live.Frame:
+        """The recorded sample cut at T (a live view: T and the sample replay the recording)."""
         trajectory, label = self._sample(sample, timesteps)
         spikes = int(trajectory.spikes_per_sample()[0])
         predicted = int(trajectory.predictions()[-1, 0])
-        return plots.spike_raster(trajectory, title=(
+        return live.raster_frame(
             f"Spike raster: sample {sample}, T={timesteps}, {spikes} spikes, label {label}, "
-            f"predicted {predicted}"))
+            f"predicted {predicted}", trajectory)
 
     def traces(self, sample: int, timesteps: int, layer: str) -> hv.Overlay:
         trajectory, _ = self._sample(sample, timesteps)
@@ -301,7 +302,7 @@ class SourcePage(Page):
 
         return pn.Row(
             pn.Column("### Settings", widgets),
-            pn.Column(self.alert, intro, pane(self.accuracy_view), pane(self.raster_view),
+            pn.Column(self.alert, intro, pane(self.accuracy_view), self.raster_view,
                       pane(self.traces_view), "### Stopping early", self.policy_view,
                       "Calibrated on the calibration split, measured on the test split at "
                       f"T = {s.data.T}:", table,
