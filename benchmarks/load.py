@@ -49,9 +49,10 @@ class SessionLog:
 
 
 async def drive(browser, url: str, log: SessionLog, seconds: float | None, presses: int | None,
-                press_timeout_ms: int) -> None:
+                press_timeout_ms: int, pause: float = 0.0) -> None:
     """One session: open ``log.page``, then move its first knob for ``seconds`` or ``presses``
-    moves, whichever ends first."""
+    moves, whichever ends first, waiting ``pause`` seconds after each repaint (a person
+    reading the plot; 0: the next move at once)."""
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
         page = await context.new_page()
@@ -87,6 +88,7 @@ async def drive(browser, url: str, log: SessionLog, seconds: float | None, press
             except Exception as error:  # a knob move that never repaints counts as an error
                 log.errors.append(f"{log.page}, move {i}: no repaint ({type(error).__name__})")
             i += 1
+            await asyncio.sleep(pause)
     except Exception as error:
         log.errors.append(f"{log.page}: {type(error).__name__}: {error}"[:300])
     finally:
@@ -119,7 +121,7 @@ def summary(logs: list[SessionLog]) -> dict[str, tuple[int, float, float]]:
 
 
 async def measure(url: str, server: psutil.Process, sessions: int, seconds: float,
-                  alone_presses: int, after: float, rounds: int = 1) -> dict:
+                  alone_presses: int, after: float, rounds: int = 1, pause: float = 0.0) -> dict:
     """Single sessions, then ``rounds`` waves of ``sessions`` concurrent ones, each wave
     followed by ``after`` seconds without sessions (server RSS read after each)."""
     from playwright.async_api import async_playwright
@@ -135,7 +137,7 @@ async def measure(url: str, server: psutil.Process, sessions: int, seconds: floa
         sampler = asyncio.create_task(sample_rss(server, peak, stop))
         for _ in range(rounds):
             wave = [SessionLog(KNOB_PAGES[i % len(KNOB_PAGES)]) for i in range(sessions)]
-            await asyncio.gather(*(drive(browser, url, log, seconds, None, 60_000)
+            await asyncio.gather(*(drive(browser, url, log, seconds, None, 60_000, pause)
                                    for log in wave))
             logs += wave
             await asyncio.sleep(after)  # closed sessions are discarded meanwhile
@@ -160,8 +162,10 @@ def server_faults(log: str) -> list[str]:
     return faults
 
 
-def run(sessions: int, seconds: float, alone_presses: int, after: float, rounds: int = 1) -> dict:
-    """Serve, measure, stop; the result dict also holds the server's tracebacks."""
+def run(sessions: int, seconds: float, alone_presses: int, after: float, rounds: int = 1,
+        pause: float = 0.0) -> dict:
+    """Serve, measure, stop (``pause``: seconds each session waits after a repaint); the result
+    dict also holds the server's tracebacks."""
     with tempfile.TemporaryFile() as log:
         # --no-prepare: nothing but the sessions runs beside the server (pages build on first use)
         with served_app("--no-prepare", timeout=300, log=log) as url:
@@ -169,7 +173,7 @@ def run(sessions: int, seconds: float, alone_presses: int, after: float, rounds:
             server = next(child for child in psutil.Process().children()
                           if port in child.cmdline())  # the `workbench serve` just started
             result = asyncio.run(measure(url, server, sessions, seconds, alone_presses, after,
-                                         rounds))
+                                         rounds, pause))
             result["served"] = server.is_running()
         log.seek(0)
         text = log.read().decode(errors="replace")
@@ -186,8 +190,11 @@ def main() -> None:
     parser.add_argument("--after", type=float, default=60)
     parser.add_argument("--rounds", type=int, default=2,
                         help="waves of sessions: memory that stays bounded stops growing")
+    parser.add_argument("--pause", type=float, default=0.0,
+                        help="seconds a session waits after each repaint (0: moves at once)")
     args = parser.parse_args()
-    result = run(args.sessions, args.seconds, args.alone_presses, args.after, args.rounds)
+    result = run(args.sessions, args.seconds, args.alone_presses, args.after, args.rounds,
+                 args.pause)
     errors = [e for log in result["logs"] + result["alone"] for e in log.errors]
     alone, loaded = summary(result["alone"]), summary(result["logs"])
     print(f"{args.sessions} concurrent Chromium sessions for {args.seconds:.0f} s over "
