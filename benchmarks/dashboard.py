@@ -136,25 +136,21 @@ def explored() -> None:
 
 
 def explore_page(page, presses: int) -> None:
-    first = wait_title(page, f"Pareto front of {EXPLORED}: ", timeout_ms=120_000)
-    # the front's axis selectors list the objectives: the second such select is y
-    axes = [i for i in range(page.locator("select").count())
-            if page.locator("select").nth(i).locator("option").count() >= 2
-            and first.split("(")[-1].split(" vs ")[0] in
-            page.locator("select").nth(i).locator("option").all_text_contents()]
-    y = page.locator("select").nth(axes[1])
-    choices = [o for o in y.locator("option").all_text_contents() if f"({o} vs " not in first]
-    current = first.split("(")[-1].split(" vs ")[0]
+    prefix = f"Pareto front of {EXPLORED}: "
+    title = wait_title(page, prefix, timeout_ms=120_000)
+    current = title.split("(")[-1].split(" vs ")[0]  # the title ends "(y vs x)"
+    # the axis selectors list the objectives: x comes first, then y
+    selects = page.locator("select")
+    axes = [selects.nth(i) for i in range(selects.count())
+            if current in selects.nth(i).locator("option").all_text_contents()]
+    y = axes[1]
+    other = next(o for o in y.locator("option").all_text_contents() if o != current)
     rows = []
     for i in range(presses):
-        target = choices[0] if i % 2 == 0 else current
-        rows.append(timed(page, lambda t=target: y.select_option(t),
-                          f"Pareto front of {EXPLORED}: ", old=page_title_now(page)))
+        rows.append(timed(page, lambda t=(other, current)[i % 2]: y.select_option(t), prefix,
+                          old=title))
+        title = next(t for t in titles(page) if t.startswith(prefix))
     report("Explore: front's y axis", {"front": 150}, rows)
-
-
-def page_title_now(page) -> str:
-    return next(t for t in titles(page) if t.startswith(f"Pareto front of {EXPLORED}: "))
 
 
 def your_model(page, presses: int) -> None:

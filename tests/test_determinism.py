@@ -63,6 +63,18 @@ CACHES = (early_exit_study.base_run, rcs_study.alpha_run, msat_study.prepared,
 SAMPLES = 40  # per split: a tiny budget (the studies' models are the shipped ones)
 
 
+def cut_saccade_events(monkeypatch, samples: int) -> None:
+    """Make the saccade digits keep only their first ``samples`` per split (training too)."""
+    every = saccade.digits_saccade_events
+
+    def few(*args, **kwargs):
+        events = copy.copy(every(*args, **kwargs))
+        object.__setattr__(events, "splits", {k: v[:samples] for k, v in events.splits.items()})
+        return events
+
+    monkeypatch.setattr(saccade, "digits_saccade_events", few)
+
+
 @pytest.fixture
 def tiny_data(monkeypatch):
     """Every study on the first SAMPLES samples of each split (the first clip's camera views
@@ -71,14 +83,7 @@ def tiny_data(monkeypatch):
     small = {k: Split(v.x[:SAMPLES], v.y[:SAMPLES], v.index[:SAMPLES]) for k, v in splits.items()}
     for module in (basics_study, msat_study, early_exit_study, zoo):
         monkeypatch.setattr(module, "load_digits_split", lambda seed=0: small)
-    all_events = saccade.digits_saccade_events
-
-    def few_events(*args, **kwargs):
-        events = copy.copy(all_events(*args, **kwargs))
-        object.__setattr__(events, "splits", {k: v[:SAMPLES] for k, v in events.splits.items()})
-        return events
-
-    monkeypatch.setattr(saccade, "digits_saccade_events", few_events)
+    cut_saccade_events(monkeypatch, SAMPLES)
     full = hybrid_study.sequences
 
     def first_clip(*args, **kwargs):

@@ -1,16 +1,15 @@
 """The RCS study: α grid models sharing the zoo's cache entries, rows on the tiny budget, and its
 claims evaluated over seeds (α against α = 0)."""
 
-import copy
 
 import numpy as np
 import pandas as pd
 import pytest
+from test_determinism import cut_saccade_events
 
 from workbench import zoo
 from workbench.cache import config_key
 from workbench.claims import VERDICTS, load_claims, verdicts
-from workbench.datasets import saccade
 from workbench.errors import WorkbenchError
 from workbench.methods import rcs_study
 from workbench.zoo import SPECS, model_spec, rcs_spec
@@ -48,14 +47,7 @@ def test_the_shipped_alphas_load_without_training(monkeypatch):
 @pytest.fixture
 def few_events(monkeypatch):
     """The saccade digits cut to SAMPLES per split (training included)."""
-    every = saccade.digits_saccade_events
-
-    def few(*args, **kwargs):
-        events = copy.copy(every(*args, **kwargs))
-        object.__setattr__(events, "splits", {k: v[:SAMPLES] for k, v in events.splits.items()})
-        return events
-
-    monkeypatch.setattr(saccade, "digits_saccade_events", few)
+    cut_saccade_events(monkeypatch, SAMPLES)
     rcs_study.alpha_run.cache_clear()
     yield
     rcs_study.alpha_run.cache_clear()

@@ -21,6 +21,7 @@ from bokeh.models import ColumnDataSource, FactorRange, LinearColorMapper, Range
 from bokeh.palettes import RdBu11
 from bokeh.plotting import figure
 
+from widgets.plots import raster_columns
 from workbench.errors import WorkbenchError
 
 Columns = Mapping[str, Sequence]
@@ -62,7 +63,7 @@ class LiveFigure(pn.viewable.Viewer):
         for name, columns in frame.sources.items():
             source = self.sources[name]
             if not _same(source.data, columns):
-                source.data = {k: list(v) if isinstance(v, str) else v for k, v in columns.items()}
+                source.data = dict(columns)
         if frame.factors is not None and list(self.figure.x_range.factors) != list(frame.factors):
             self.figure.x_range.factors = list(frame.factors)
         for axis, (start, end) in frame.ranges.items():
@@ -179,8 +180,6 @@ def raster() -> LiveFigure:
 
 def raster_frame(title: str, trajectory, sample: int = 0) -> Frame:
     """A :func:`raster` frame of one recorded sample of ``trajectory`` [T, B, ...]."""
-    from widgets.plots import raster_columns
-
     columns, neurons = raster_columns(trajectory, sample)
     return Frame(title, {"spikes": columns},
                  ranges={"x": (0.5, trajectory.T + 0.5), "y": (-1.0, float(max(neurons, 1)))})

@@ -101,11 +101,16 @@ class Page(pn.viewable.Viewer):
 
     def _settle(self) -> None:
         pending, self._pending = self._pending, {}
-        if self._doc is None:  # closed, or in-process
-            self.shown.param.update(**pending)
+        self._batched(lambda: self.shown.param.update(**pending))
+
+    def _batched(self, apply: Callable[[], None], freeze: bool = True) -> None:
+        """``apply()``; served, its patches leave together when it returns, and with
+        ``freeze`` Bokeh walks the page's model graph once for all the views it redraws."""
+        if not self._served:
+            apply()
             return
-        with hold(self._doc, freeze=True):
-            self.shown.param.update(**pending)
+        with hold(self._doc, freeze=freeze):
+            apply()
 
     # -- knobs -> the study's Setting --------------------------------------------------------
     def bounds(self) -> None:
@@ -199,14 +204,8 @@ class Page(pn.viewable.Viewer):
         if not self._served:
             apply()
             return
-        doc = self._doc
-
-        def held() -> None:
-            with hold(doc, freeze=True):  # the views it redraws: one model-graph walk
-                apply()
-
-        with set_curdoc(doc):
-            pn.state.execute(held, schedule=True)
+        with set_curdoc(self._doc):
+            pn.state.execute(lambda: self._batched(apply), schedule=True)
 
     def _session_closed(self, _context: Any) -> None:
         """Free this session's objects: the worker (cancelled) and the last result."""
@@ -233,19 +232,19 @@ class Page(pn.viewable.Viewer):
         """``figure`` redrawn with ``frame(*values of deps)`` as soon as a dependency (a knob,
         ``self.param.result``) changes: the replay views whose budget is a frame or two."""
         def redraw(*_: Any) -> None:
-            drawn = frame(*(getattr(d.owner, d.name) for d in deps))
             try:
-                if self._served:
-                    with hold(self._doc):  # its patch leaves now, before the deferred views
-                        figure.draw(drawn)
-                else:
-                    figure.draw(drawn)
+                drawn = frame(*(getattr(d.owner, d.name) for d in deps))
+                # no model is created: its patch leaves now, before the deferred views
+                self._batched(lambda: figure.draw(drawn), freeze=False)
             except WorkbenchError as error:
                 self.alert.param.update(object=f"**This view could not update:** {error}",
                                         visible=True)
 
+        owners: dict[param.Parameterized, list[str]] = {}
         for dep in deps:
-            dep.owner.param.watch(redraw, dep.name)
+            owners.setdefault(dep.owner, []).append(dep.name)
+        for owner, names in owners.items():  # knobs set together redraw once
+            owner.param.watch(redraw, names)
         redraw()
         return figure
 

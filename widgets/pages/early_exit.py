@@ -254,15 +254,12 @@ class EarlyExitPage(Page):
         }, show_name=False, width=300)
 
         static = [self.later(k) for k in (p.base, p.policy, p.scale, p.T_max)]
-
-        def layered(still, moving, moving_deps, **opts):
-            """A plot whose ``still`` layer redraws only when its own inputs change."""
-            plot = (hv.DynamicMap(pn.bind(still, *static))
-                    * hv.DynamicMap(pn.bind(moving, *moving_deps))).opts(
-                responsive=True, min_height=280, shared_axes=False, legend_position="right",
-                **opts)
-            return pn.pane.HoloViews(plot, sizing_mode="stretch_width")
-
+        # the curves redraw only when their own knobs change; the exits follow every result
+        confidence = pn.pane.HoloViews(
+            (hv.DynamicMap(pn.bind(self.confidence_curves, *static))
+             * hv.DynamicMap(pn.bind(self.thresholds_and_exits, self.param.result))).opts(
+                responsive=True, min_height=280, shared_axes=False, legend_position="right"),
+            sizing_mode="stretch_width")
         energy_views = energy_panel(lambda settled, memory: spent_energy(*settled, memory),
                                     [self.param.result, self.later(p.memory)],
                                     self.later(p.device))
@@ -278,7 +275,6 @@ class EarlyExitPage(Page):
         return self.frame(widgets, intro,
                           self.live(live.policy_view(), self.operating_point, *knobs),
                           self.view(self.histogram, self.param.result),
-                          layered(self.confidence_curves, self.thresholds_and_exits,
-                                  [self.param.result]),
+                          confidence,
                           self.live(live.raster(), self.raster, self.param.result, p.sample),
                           "### Energy actually spent", energy_views)
