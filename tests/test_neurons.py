@@ -58,6 +58,47 @@ def test_lifbox_matches_its_equation():
     assert volts == pytest.approx([0.75, 0.125, 0.8125])
 
 
+@pytest.mark.parametrize("tau", [3.0, 5.0])
+def test_lifbox_step_is_norses_lifboxcell_bit_for_bit(tau):
+    """Values and gradients equal Norse's own LIFBoxCell (subtractive reset) for its surrogate."""
+    from norse.torch.functional.lif_box import LIFBoxParameters
+    from norse.torch.functional.reset import reset_subtract
+    from norse.torch.module.lif_box import LIFBoxCell
+
+    ours = LIFBoxLayer(tau=tau, surrogate="super", alpha=100.0)
+    norse = LIFBoxCell(LIFBoxParameters(tau_mem_inv=torch.tensor(1 / tau), v_th=torch.tensor(1.0),
+                                        method="super", alpha=torch.tensor(100.0),
+                                        reset_method=reset_subtract), dt=1.0)
+    x = (torch.randn(20, 4, 8, generator=torch.Generator().manual_seed(0)) * 2).requires_grad_()
+
+    def run_cell(cell):
+        state, out = None, []
+        for x_t in x:
+            z, state = cell(x_t, state)
+            out.append(z * 3 + state.v)  # both the spikes and the membrane carry a gradient
+        out = torch.stack(out)
+        return out, torch.autograd.grad((out * torch.linspace(0, 1, 20)[:, None, None]).sum(), x)[0]
+
+    (a, grad_a), (b, grad_b) = run_cell(ours), run_cell(norse)
+    assert torch.equal(a, b) and torch.equal(grad_a, grad_b)
+
+
+def test_arctan_surrogate_gradient_and_reach():
+    """(α/2) / (1 + (π/2·α·x)²) at x = v − θ: the peak α/2 at θ, 1/(1 + π²) of it at |x| = 1
+    (SuperSpike α = 100 keeps 1/101² there)."""
+    v = torch.tensor([[1.0, 2.0, 0.0, 1.5]], requires_grad=True)
+    z, _ = LIFBoxLayer(tau=1.0, surrogate="atan", alpha=2.0)(v)  # τ = 1: h = x
+    z.sum().backward()
+    x = v.detach() - 1.0
+    assert torch.allclose(v.grad, 1.0 / (1 + (torch.pi * x) ** 2))
+    assert v.grad[0, 1] / v.grad[0, 0] == pytest.approx(1 / (1 + torch.pi ** 2))
+    assert z.tolist() == [[0.0, 1.0, 0.0, 1.0]]  # forward: Θ(h − θ), strict at θ
+    cell = SpikingCell(threshold=1.0, surrogate="atan", alpha=2.0)  # the IF cell takes it too
+    v2 = torch.tensor([[1.25]], requires_grad=True)
+    cell(v2)[0].sum().backward()
+    assert v2.grad.item() == pytest.approx(1.0 / (1 + (torch.pi * 0.25) ** 2))
+
+
 def test_gradients_reach_threshold_and_leak():
     cell = SpikingCell(threshold=1.0, leak=0.9, trainable_threshold=True, trainable_leak=True,
                        surrogate="triangle", alpha=0.3)
