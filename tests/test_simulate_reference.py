@@ -227,11 +227,10 @@ def test_blocks_keep_within_the_budget(budget, monkeypatch):
     assert max(rows) == min(most, 11 * 6)
 
 
-@pytest.mark.parametrize("case", ["stop rule", "observer", "dropout on"])
+@pytest.mark.parametrize("case", ["stop rule", "dropout on"])
 def test_step_by_step_where_a_block_would_change_the_run(case):
     net = conv_net(CELLS["IF soft reset"], flatten=RowCounter, dropout=case == "dropout on")
-    kwargs = {"stop rule": {"stop": lambda t, readout: readout.max(-1).values > 1e9},
-              "observer": {"observe": lambda t, name, z, state: None}}.get(case, {})
+    kwargs = {"stop rule": {"stop": lambda t, readout: readout.max(-1).values > 1e9}}.get(case, {})
     if case == "dropout on":
         net.train()
     x = dyadic_inputs(6, 1, 8, 8)
@@ -239,6 +238,35 @@ def test_step_by_step_where_a_block_would_change_the_run(case):
     net.layers.flatten.rows.clear()
     simulate(net, x, 12, **kwargs)
     assert net.layers.flatten.rows == [6] * 12
+
+
+def test_an_observer_sees_in_blocks_what_it_sees_step_by_step(monkeypatch):
+    """An observer does not force single steps: per cell, its calls come in step order with the
+    spikes and membranes of the step-by-step loop (dyadic weights: bit for bit)."""
+    net = conv_net(CELLS["IF soft reset"], flatten=RowCounter)
+    x = dyadic_inputs(6, 1, 8, 8)
+
+    def observed() -> tuple[dict, list[int]]:
+        seen: dict[str, list] = {}
+
+        def observe(t, name, z, state):
+            seen.setdefault(name, []).append((t, z.clone(), state.v.clone()))
+
+        net.layers.flatten.rows.clear()
+        trajectory = simulate(net, x, 12, observe=observe)
+        return seen, list(net.layers.flatten.rows), trajectory
+
+    blocked, rows, run = observed()
+    assert max(rows) > 6, "an observed run still evaluates blocks of timesteps"
+    monkeypatch.setitem(network.BLOCK_BYTES, "cpu", 1)
+    stepped, rows, reference = observed()
+    assert rows == [6] * 12
+    assert blocked.keys() == stepped.keys()
+    for name in blocked:
+        assert [t for t, _, _ in blocked[name]] == list(range(12))
+        for (_, z, v), (_, z_ref, v_ref) in zip(blocked[name], stepped[name], strict=True):
+            assert torch.equal(z, z_ref) and torch.equal(v, v_ref)
+    assert torch.equal(run.readout, reference.readout)
 
 
 @pytest.mark.parametrize("stop_step, fails", [(2, False), (3, True)])

@@ -352,6 +352,9 @@ def simulate(
         grad: keep the autograd graph of the readout (surrogate-gradient training).
         observe: called as ``observe(t, cell, spikes, state)`` after every cell step with the
             live tensors (autograd graph intact): losses on spikes or membranes read them here.
+            One cell's calls come in step order; across cells they come stage by stage within
+            a block of timesteps (a deeper cell's step t may be seen before a shallower cell's
+            step t + 1), which nothing that observes can change.
     """
     inputs, T, static = _check_inputs(net, inputs, T)
     record = _normalise_record(net, record)
@@ -403,13 +406,14 @@ times this: a stage's input, output and spikes live at once). A CPU gains little
 step for every step it adds."""
 
 
-def _blockable(net: SpikingNetwork, stop, observe: Observer | None, check_steps: bool) -> bool:
+def _blockable(net: SpikingNetwork, stop, check_steps: bool) -> bool:
     """Whether the run may evaluate several timesteps per layer call: nothing reads the readout
-    or a cell between steps (no stop rule, observer or step-wise check), and every stage treats
+    between steps (no stop rule or step-wise check; an observer only reads a cell's spikes and
+    state, which a block produces step by step as well), and every stage treats
     the k·B rows of a block as it treats the B rows of each step (no dropout or batch-norm
     statistics in training mode, no time-shared mask to draw, no hooks that would see k·B
     rows)."""
-    return (not callable(stop) and observe is None and not check_steps
+    return (not callable(stop) and not check_steps
             and all(_repeatable(stage.ops) for stage in net.stages)
             and not any(m.training and m.p > 0 for m in net.modules()
                         if isinstance(m, TimeSharedDropout)))
@@ -445,7 +449,7 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
     synops = {s.name: [] for i, s in enumerate(stages) if i > 0 or not static}
     rec = {k: ([], [], []) for k in record}  # per step
     recorded_neurons, shapes, macs, analog, fanouts = {}, {}, {}, (), {}  # (shapes: per cell)
-    blocked = _blockable(net, stop, observe, check_steps)
+    blocked = _blockable(net, stop, check_steps)
 
     # Without autograd or an observer nobody else holds a membrane, so the constant-θ cells
     # update theirs in place (SpikingCell.step_); others take the general forward.

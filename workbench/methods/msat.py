@@ -187,12 +187,16 @@ class SINObserver:
 
     def __init__(self, inactive: dict[str, Tensor], T: int) -> None:
         self.inactive = inactive
+        # flat 0/1 masks: a step's SIN count is one dot product, no [B, N] temporary (spike
+        # counts are whole numbers, exact in float32 in any summation order)
+        self._masks = {name: m.flatten().float() for name, m in inactive.items()}
         self.sin = {name: torch.zeros(T) for name in inactive}
         self.total = {name: torch.zeros(T) for name in inactive}
 
     def __call__(self, t: int, name: str, spikes: Tensor, state: object) -> None:
-        self.sin[name][t] = float((spikes * self.inactive[name]).sum())
-        self.total[name][t] = float(spikes.sum())
+        flat = spikes.detach().reshape(-1)
+        self.sin[name][t] = float(torch.dot(flat, self._masks[name]))
+        self.total[name][t] = float(flat.sum())
 
     def fraction(self) -> dict[str, Tensor]:
         """Per cell, [T]: the SIN share of the spikes at each step."""
