@@ -63,20 +63,32 @@ def test_basics_knobs_set_the_setting_and_the_views(basics):
     assert page.settings.param.sample.bounds == (0, len(basics._test_split()[1]) - 1)
     assert page.settings.param.layer.objects == list(basics._network("max", "zero")[0].cells())
     curve = basics.accuracy_curve(1.5, "max", "zero")
-    accuracy = shown(page, "Test accuracy vs timestep")
-    assert title(accuracy) == f"Test accuracy vs timestep, θ×1.50: {float(curve[11]):.3f} at T=12"
-    assert np.allclose(accuracy.Curve.SNN.dimension_values("accuracy"), curve.numpy())
+    assert (live_title(page, "Test accuracy vs timestep")
+            == f"Test accuracy vs timestep, θ×1.50: {float(curve[11]):.3f} at T=12")
+    assert np.allclose(live_shown(page, "Test accuracy vs timestep")["snn"]["y"], curve.numpy())
     trajectory, label = basics.sample_run(1.5, "max", "zero", 5, 12)
     raster = live_shown(page, "Spike raster")[0]  # a live view
     spikes = len(raster["timestep"])
     assert spikes == int(trajectory.spikes_per_sample()[0]) > 0
     assert f"T=12, {spikes} spikes, label {label}" in live_title(page, "Spike raster")
+    report = basics.energy(1.5, "max", "zero", 12, False)  # the energy views (live)
+    summary = report.summary()
+    bars = live_shown(page, "Energy per inference, T=12")[0]
+    assert list(bars["x"]) == list(zip(summary.device, summary.model, strict=True))
+    assert np.allclose(bars["top"], summary.joules_per_inference)
+    stacked = live_shown(page, "SNN energy by layer on loihi")["mac"]  # one source per key
+    snn = report.layers.query("device == 'loihi' and model == 'snn'")
+    per_layer = snn.groupby("layer", sort=False).joules.sum()
+    assert list(stacked["x"]) == list(per_layer.index)
+    assert np.allclose(sum(np.asarray(stacked[k]) for k in ("mac", "synop", "neuron", "memory")),
+                       per_layer.to_numpy())
+    page.settings.device = "cpu"  # the device knob redraws the split
+    assert live_title(page, "SNN energy by layer on") == "SNN energy by layer on cpu"
     page.settings.balance = "percentile"
     page.wait()
     assert page.setting() == BasicsSetting("percentile", "zero")
     moved = basics.accuracy_curve(1.5, "percentile", "zero")
-    assert np.allclose(shown(page, "Test accuracy").Curve.SNN.dimension_values("accuracy"),
-                       moved.numpy())
+    assert np.allclose(live_shown(page, "Test accuracy")["snn"]["y"], moved.numpy())
     assert not torch.equal(moved, curve)
 
 
@@ -86,9 +98,9 @@ def test_two_basics_sessions_at_once_show_their_own_data(basics):
     one.wait()
     two.wait()
     for page, scale in ((one, 0.5), (two, 2.0)):
-        accuracy = shown(page, "Test accuracy vs timestep")
-        assert title(accuracy).startswith(f"Test accuracy vs timestep, θ×{scale:.2f}:")
-        assert np.allclose(accuracy.Curve.SNN.dimension_values("accuracy"),
+        assert live_title(page, "Test accuracy vs timestep").startswith(
+            f"Test accuracy vs timestep, θ×{scale:.2f}:")
+        assert np.allclose(live_shown(page, "Test accuracy vs timestep")["snn"]["y"],
                            basics.accuracy_curve(scale, "max", "zero").numpy())
         assert live_shown(page, f"Spike raster: θ×{scale:.2f}")
     assert one.settings is not two.settings and one.worker is not two.worker
@@ -129,11 +141,11 @@ def test_msat_knobs_set_the_setting_and_the_views():
     assert page.result == setting
     y = msat_study.prepared().splits["test"][1]
     assert page.settings.param.sample.bounds == (0, len(y) - 1)
-    accuracy = shown(page, "Accuracy vs T, constant (θ×1.2")
     run = msat_study.run(setting)  # the study's own run of the setting shown
-    drawn = accuracy.Curve.Constant.dimension_values("accuracy")
+    drawn = live_shown(page, "Accuracy vs T, constant (θ×1.2")["setting"]["y"]
     assert np.allclose(drawn, run.accuracy[0, :len(drawn)].numpy())
-    assert title(accuracy).endswith(f"{float(run.accuracy[0, 7]):.3f} at T=8")
+    assert live_title(page, "Accuracy vs T, constant (θ×1.2").endswith(
+        f"{float(run.accuracy[0, 7]):.3f} at T=8")
     assert shown(page, "Spike raster, constant: sample 3, T=8")
     _, _, net = mode_run(page._candidate(setting), False)
     assert not any(m.training for m in net.modules())  # shared by every session: read-only

@@ -122,6 +122,100 @@ def curves_and_point(curves: Mapping[str, Mapping[str, object]], point_label: st
     return LiveFigure(fig, sources)
 
 
+def accuracy(curves: Mapping[str, str], reference: str | None = None) -> LiveFigure:
+    """Accuracy after every timestep: one line per source name in ``curves`` (value: its
+    legend label), a dotted horizontal ``reference`` line (legend label; None: no line) and a
+    faint vertical ``marker`` at the T on show (sources ``reference``/``marker``: ``x``, ``y``)."""
+    fig = _figure(x_range=Range1d(0.5, 1.5), y_range=Range1d(0, 1.02), x_axis_label="timestep",
+                  y_axis_label="accuracy")
+    palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
+    sources = {}
+    for (name, label), colour in zip(curves.items(), palette, strict=False):
+        sources[name] = ColumnDataSource({"x": [], "y": []})
+        fig.line("x", "y", source=sources[name], legend_label=label, line_width=2, color=colour,
+                 name=name)
+    if reference is not None:
+        sources["reference"] = ColumnDataSource({"x": [], "y": []})
+        fig.line("x", "y", source=sources["reference"], legend_label=reference, color="gray",
+                 line_dash="dotted", line_width=2)
+    sources["marker"] = ColumnDataSource({"x": [], "y": []})
+    fig.line("x", "y", source=sources["marker"], color="black", alpha=0.3, line_width=2)
+    fig.legend.location = "bottom_right"
+    fig.legend.click_policy = "hide"
+    return LiveFigure(fig, sources)
+
+
+def accuracy_frame(title: str, curves: Mapping[str, Sequence[float]], marker: int,
+                   reference: float | None = None) -> Frame:
+    """An :func:`accuracy` frame: ``curves`` maps a source name to the accuracy after t = 1..T."""
+    sources = {name: {"x": np.arange(1, len(y) + 1), "y": np.asarray(y, dtype=float)}
+               for name, y in curves.items()}
+    T = max(len(y) for y in curves.values())
+    if reference is not None:
+        sources["reference"] = {"x": [0.5, T + 0.5], "y": [float(reference)] * 2}
+    sources["marker"] = {"x": [marker, marker], "y": [0.0, 1.02]}
+    return Frame(title, sources, ranges={"x": (0.5, T + 0.5)})
+
+
+MODEL_COLOURS = {"snn": "#1f77b4", "ann": "#aaaaaa"}
+
+
+def energy_bars() -> LiveFigure:
+    """Joules per inference of the SNN and its ANN on every device, log axis: source ``bars``
+    with columns ``x`` ((device, model) factors), ``top``, ``bottom`` (the axis floor: a log
+    axis has no zero), ``color`` and the hover's ``charged_on`` and ``snn_to_ann``."""
+    fig = _figure(x_range=FactorRange(), y_range=Range1d(1e-9, 1.0), y_axis_type="log",
+                  y_axis_label="J per inference (log)",
+                  tooltips=[("", "@x"), ("J per inference", "@top{0.000e}"),
+                            ("charged on", "@charged_on"), ("SNN/ANN", "@snn_to_ann{0.000}")])
+    source = ColumnDataSource({k: [] for k in ("x", "top", "bottom", "color", "charged_on",
+                                               "snn_to_ann")})
+    fig.vbar(x="x", top="top", bottom="bottom", width=0.8, color="color", source=source)
+    fig.xaxis.group_label_orientation = 0.5  # long device names side by side
+    return LiveFigure(fig, {"bars": source})
+
+
+def energy_bars_frame(summary, title: str) -> Frame:
+    """An :func:`energy_bars` frame of :meth:`workbench.energy.EnergyReport.summary` rows."""
+    joules = summary.joules_per_inference.to_numpy(float)
+    ratio = summary.query("model == 'snn'").set_index("device")["snn_to_ann"]
+    positive = joules[joules > 0]
+    low, high = (positive.min() / 3, positive.max() * 3) if len(positive) else (1e-12, 1.0)
+    factors = list(zip(summary.device, summary.model, strict=True))
+    return Frame(title, {"bars": {
+        "x": factors, "top": joules.clip(min=low), "bottom": np.full(len(joules), low),
+        "color": [MODEL_COLOURS.get(m, "#1f77b4") for m in summary.model],
+        "charged_on": list(summary.charged_on),
+        "snn_to_ann": summary.device.map(ratio).to_numpy(float)}},
+        factors=factors, ranges={"y": (float(low), float(high))})
+
+
+def stacked_bars(keys: Sequence[str], x_label: str, y_label: str,
+                 colours: Sequence[str] = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
+                 ) -> LiveFigure:
+    """Bars over categories stacked by ``keys``: source ``stack`` with column ``x`` and one
+    column per key."""
+    fig = _figure(x_range=FactorRange(), y_range=Range1d(0, 1), x_axis_label=x_label,
+                  y_axis_label=y_label, tooltips=[("", "@x"), ("$name", "@$name{0.000e}")])
+    source = ColumnDataSource({"x": [], **{k: [] for k in keys}})
+    fig.vbar_stack(list(keys), x="x", width=0.8, color=list(colours[:len(keys)]), source=source,
+                   legend_label=list(keys))
+    fig.legend.location = "top_right"
+    return LiveFigure(fig, {"stack": source})
+
+
+def stacked_frame(title: str, table, x: str, keys: Sequence[str]) -> Frame:
+    """A :func:`stacked_bars` frame of ``table`` (one row per category ``x``, a column per
+    key; a missing key counts zero)."""
+    columns = {k: (table[k].to_numpy(float) if k in table else np.zeros(len(table)))
+               for k in keys}
+    total = sum(columns.values()) if columns else np.zeros(len(table))
+    top = float(np.max(total)) if len(table) else 1.0
+    return Frame(title, {"stack": {"x": [str(v) for v in table[x]], **columns}},
+                 factors=[str(v) for v in table[x]],
+                 ranges={"y": (0.0, top * 1.08 if top > 0 else 1.0)})
+
+
 def pose(height: int, width: int, skeletons: Sequence[str],
          colours: Sequence[str] = ("#2ca02c", "#d62728", "#9467bd", "#ff7f0e")) -> LiveFigure:
     """An event frame (source ``image``: column ``image``, one [H, W] array of ON − OFF counts,

@@ -144,14 +144,14 @@ class BasicsPage(Page):
         return plots.membrane_traces(trajectory, layer, neurons, title=(
             f"Membrane potential, {layer}: θ×{threshold_scale:.2f}"))
 
-    def accuracy(self, test_key: TestKey, timesteps: int):
+    def accuracy(self, test_key: TestKey, timesteps: int) -> live.Frame:
         threshold_scale, balance, initial = test_key
         curve = accuracy_curve(*test_key)
         _, ann_accuracy = _network(balance, initial)
-        return plots.accuracy_curves(
-            {"SNN": curve}, reference=ann_accuracy, marker=timesteps,
-            title=(f"Test accuracy vs timestep, θ×{threshold_scale:.2f}: "
-                   f"{float(curve[timesteps - 1]):.3f} at T={timesteps}"))
+        return live.accuracy_frame(
+            f"Test accuracy vs timestep, θ×{threshold_scale:.2f}: "
+            f"{float(curve[timesteps - 1]):.3f} at T={timesteps}", {"snn": curve.numpy()},
+            timesteps, ann_accuracy)
 
     def __panel__(self) -> pn.viewable.Viewable:
         p = self.settings.param
@@ -161,7 +161,7 @@ class BasicsPage(Page):
             "sample": {"type": pn.widgets.IntInput},
         }, show_name=False, width=300)
         knobs = [p.threshold_scale, p.timesteps, p.balance, p.initial, p.sample]
-        energy_views = energy_panel(lambda key, t, memory: energy(*key, t, memory),
+        energy_views = energy_panel(self, lambda key, t, memory: energy(*key, t, memory),
                                     [self.param.result, *map(self.later, (p.timesteps, p.memory))],
                                     self.later(p.device))
         intro = pn.pane.Markdown(
@@ -171,7 +171,8 @@ class BasicsPage(Page):
             "thin out and come later; start at θ/2 and the first spikes come sooner.",
             sizing_mode="stretch_width")
         return self.frame(widgets, intro,
-                          self.view(self.accuracy, self.param.result, p.timesteps),
+                          self.live(live.accuracy({"snn": "SNN"}, "ANN"), self.accuracy,
+                                    self.param.result, p.timesteps),
                           self.live(live.raster(), self.raster, *knobs),
                           self.view(self.traces, *knobs, p.layer),
                           "### Energy", energy_views)

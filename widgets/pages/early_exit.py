@@ -260,7 +260,7 @@ class EarlyExitPage(Page):
              * hv.DynamicMap(pn.bind(self.thresholds_and_exits, self.param.result))).opts(
                 responsive=True, min_height=280, shared_axes=False, legend_position="right"),
             sizing_mode="stretch_width")
-        energy_views = energy_panel(lambda settled, memory: spent_energy(*settled, memory),
+        energy_views = energy_panel(self, lambda settled, memory: spent_energy(*settled, memory),
                                     [self.param.result, self.later(p.memory)],
                                     self.later(p.device))
         intro = pn.pane.Markdown(

@@ -177,7 +177,7 @@ class IIRPage(Page):
         widgets = pn.Param(self.settings, widgets={"sample": {"type": pn.widgets.IntInput}},
                            show_name=False, width=300)
         energy_views = energy_panel(
-            lambda chain, setting, memory: energy_report(
+            self, lambda chain, setting, memory: energy_report(
                 *chain.result.runs[setting][:2], include_memory=memory),
             [result, *map(self.later, (p.setting, p.memory))], self.later(p.device))
         intro = pn.pane.Markdown(

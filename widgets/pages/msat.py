@@ -16,7 +16,7 @@ import numpy as np
 import panel as pn
 import param
 
-from widgets import plots
+from widgets import live, plots
 from widgets.energy_view import energy_panel
 from widgets.page import Page
 from workbench.energy import energy_report, load_profiles
@@ -27,6 +27,9 @@ from workbench.network import simulate
 from workbench.neurons import INITIAL_POTENTIALS
 
 CONSTANTS = ("alpha", "k_a", "k_i", "C", "tau_mp", "tau_rd")
+# the accuracy view's lines: the two constant-θ baselines and the setting on show
+ACCURACY_CURVES = {"max": "constant θ (max balancing)", "searched": "constant θ (searched)",
+                   "setting": "this setting (title)"}
 MAX_T = 64
 CONSTANT_BOUNDS = (0.05, 5.0)  # the search range (0.1..3) and the published C = 5
 
@@ -121,12 +124,11 @@ class MSATPage(Page):
             return Candidate("constant", PUBLISHED, candidate.threshold_scale, candidate.initial)
         return candidate
 
-    def accuracy(self, setting: MSATSetting, timesteps: int):
+    def accuracy(self, setting: MSATSetting, timesteps: int) -> live.Frame:
         y = msat_study.prepared().splits["test"][1]
         searched = msat_study.prepared().searched["constant"]
-        baselines = {"constant θ (max balancing)": Candidate("constant"),
-                     "constant θ (searched)": searched}
-        curves = {label: mode_run(c, False)[0].accuracy_curve(y) for label, c in baselines.items()}
+        baselines = {"max": Candidate("constant"), "searched": searched}
+        curves = {name: mode_run(c, False)[0].accuracy_curve(y) for name, c in baselines.items()}
         run, _, _ = mode_run(self._candidate(setting), setting.spike_confidence)
         curve = run.accuracy_curve(y)
         mode = setting.mode
@@ -134,10 +136,9 @@ class MSATPage(Page):
         knobs = f" (θ×{setting.threshold_scale:g}, v₀ {setting.initial}" + (
             "" if mode == "constant" else ", " + ", ".join(
                 f"{k}={getattr(setting, k):g}" for k in CONSTANTS)) + ")"
-        return plots.accuracy_curves(
-            curves | {label: curve}, marker=timesteps,
-            title=(f"Accuracy vs T, {label}{knobs}: {float(curve[timesteps - 1]):.3f} at "
-                   f"T={timesteps}"))
+        return live.accuracy_frame(
+            f"Accuracy vs T, {label}{knobs}: {float(curve[timesteps - 1]):.3f} at T={timesteps}",
+            {k: v.cpu().numpy() for k, v in (curves | {"setting": curve}).items()}, timesteps)
 
     def sin(self, setting: MSATSetting):
         mode = setting.mode
@@ -179,7 +180,7 @@ class MSATPage(Page):
             "timesteps": {"type": pn.widgets.IntSlider, "throttled": True},
             "sample": {"type": pn.widgets.IntInput}}, show_name=False, width=300)
         energy_views = energy_panel(
-            lambda setting, T, memory: energy(self._candidate(setting), setting.spike_confidence,
+            self, lambda setting, T, memory: energy(self._candidate(setting), setting.spike_confidence,
                                               T, memory),
             [result, *map(self.later, (p.timesteps, p.memory))], self.later(p.device))
         intro = pn.pane.Markdown(
@@ -193,7 +194,8 @@ class MSATPage(Page):
             "with one budget (the constant baseline too); the adaptive search starts from the "
             "authors' published constants.", sizing_mode="stretch_width")
         return self.frame(widgets, intro,
-                          self.view(self.accuracy, result, p.timesteps),
+                          self.live(live.accuracy(ACCURACY_CURVES), self.accuracy, result,
+                                    p.timesteps),
                           self.view(self.sin, result),
                           self.view(self.raster, result, p.timesteps, p.sample),
                           self.view(self.traces, result, p.timesteps, p.sample, p.layer),

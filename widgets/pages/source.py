@@ -292,7 +292,7 @@ class SourcePage(Page):
             "raster and membranes re-simulate the sample shown.", sizing_mode="stretch_width")
         table = pn.pane.DataFrame(calibration_table(self.shared), index=False,
                                   sizing_mode="stretch_width")
-        energy_views = energy_panel(lambda t, memory: energy(self.shared, t, memory),
+        energy_views = energy_panel(self, lambda t, memory: energy(self.shared, t, memory),
                                     [*map(self.later, (p.timesteps, p.memory))],
                                     self.later(p.device))
 
