@@ -204,6 +204,9 @@ def test_early_exit_knobs_replay_the_policy_shown():
     page.settings.T_max = 5
     page.wait()
     assert page.result[-1] == 5
-    histogram = shown(page, "Stop times")
-    assert histogram.dimension_values("samples").sum() == run.test.B
-    assert histogram.dimension_values("stop step").max() <= 5
+    histogram = live_shown(page, "Stop times")[0]  # live: redrawn from the knobs at once
+    assert sum(histogram["top"]) == run.test.B and list(histogram["x"]) == list("12345")
+    exits = live_shown(page, "Confidence of 6 test samples")
+    stops = early_exit.replay(*page.request())
+    assert list(exits["marks"]["x"]) == [int(t) for t in stops[:6]]
+    assert max(exits["marks"]["x"]) <= 5 and len(exits["line 0"]["x"]) == 5

@@ -94,6 +94,29 @@ def _figure(**options):
                   tools="pan,wheel_zoom,box_zoom,reset,save", **options)
 
 
+def traces_with_marks(lines: int, x_label: str, y_label: str) -> LiveFigure:
+    """``lines`` thin lines (sources ``line 0``, ``line 1``, …: ``x``, ``y``), a dashed
+    ``threshold`` line and ``marks`` (× markers): e.g. a statistic of a few samples over time,
+    a policy's threshold and where each sample stops."""
+    fig = _figure(x_range=Range1d(0.5, 1.5), y_range=Range1d(0, 1), x_axis_label=x_label,
+                  y_axis_label=y_label)
+    palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+               "#7f7f7f")
+    sources = {}
+    for i in range(lines):
+        sources[f"line {i}"] = ColumnDataSource({"x": [], "y": []})
+        fig.line("x", "y", source=sources[f"line {i}"], color=palette[i % len(palette)],
+                 line_width=1.5, alpha=0.8, name=f"line {i}")
+    sources["threshold"] = ColumnDataSource({"x": [], "y": []})
+    fig.line("x", "y", source=sources["threshold"], color="black", line_dash="dashed",
+             line_width=2, legend_label="threshold", name="threshold")
+    sources["marks"] = ColumnDataSource({"x": [], "y": []})
+    fig.scatter("x", "y", source=sources["marks"], marker="x", size=11, color="black",
+                line_width=2, legend_label="exit", name="marks")
+    fig.legend.location = "bottom_right"
+    return LiveFigure(fig, sources)
+
+
 def bars(x_label: str, y_label: str, tooltips: Sequence[tuple[str, str]] = ()) -> LiveFigure:
     """Vertical bars over categories: source ``bars`` with columns ``x`` (category), ``top``."""
     fig = _figure(x_range=FactorRange(), y_range=Range1d(0, 1), x_axis_label=x_label,

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-import holoviews as hv
 import numpy as np
 import panel as pn
 import param
@@ -185,15 +184,17 @@ class EarlyExitPage(Page):
              "policy sweep": sweep_curve(base, policy, scale, T_max)}, o.mean_steps, o.accuracy,
             T_max)
 
-    def histogram(self, settled):
+    def histogram(self, *_) -> live.Frame:
+        """How many test samples stop at each step (a live view of the knobs)."""
+        settled = self.request()
         T_max = settled[-1]
         stops = replay(*settled).cpu().numpy()
         counts = np.bincount(stops, minlength=T_max + 1)[1:]
-        return hv.Histogram((np.arange(0.5, T_max + 1), counts), kdims="stop step",
-                            vdims="samples").opts(
-            title=f"Stop times: median {np.median(stops):g}, 90th percentile "
-                  f"{np.percentile(stops, 90):g}", responsive=True, min_height=250,
-            shared_axes=False, framewise=True)
+        return live.Frame(
+            f"Stop times: median {np.median(stops):g}, 90th percentile {np.percentile(stops, 90):g}",
+            {"bars": {"x": [str(t) for t in range(1, T_max + 1)], "top": counts}},
+            factors=[str(t) for t in range(1, T_max + 1)],
+            ranges={"y": (0.0, float(max(counts.max(), 1)) * 1.05)})
 
     def _statistic(self, base, policy, scale, T_max):
         trajectory = test_until(base, T_max)
@@ -201,36 +202,29 @@ class EarlyExitPage(Page):
             return DynamicConfidence(scale=scale).confidence(trajectory.readout).cpu().numpy()
         return TopKCutoff.gap(trajectory.readout).cpu().numpy()
 
-    def confidence_curves(self, base, policy, scale, T_max):
-        """The statistic of a few test samples over time (no threshold knob moves it)."""
-        T_max = min(T_max, base_run(base).T)
-        stat = self._statistic(base, policy, scale, T_max)
-        steps = np.arange(1, T_max + 1)
-        ylabel = "max softmax(O_t / K)" if policy == POLICIES[0] else "top1 − top2 of O_t"
-        return hv.Overlay([hv.Curve((steps, stat[:, b]), "timestep", "statistic",
-                                    label=f"sample {b}").opts(ylabel=ylabel)
-                           for b in range(min(SHOWN_SAMPLES, stat.shape[1]))])
-
-    def thresholds_and_exits(self, settled):
-        """The policy's threshold (c* or β_t) and each shown sample's exit."""
-        base, policy, threshold, scale, epsilon, T_max = settled
-        stat = self._statistic(base, policy, scale, T_max)
+    def confidence(self, *_) -> live.Frame:
+        """The policy's statistic of a few test samples over time, its threshold (c* or β_t)
+        and each shown sample's exit (a live view of the knobs)."""
+        base, policy, threshold, scale, epsilon, T_max = settled = self.request()
+        stat = self._statistic(base, policy, scale, T_max)  # [T_max, B]
         stops = replay(*settled)
+        steps = np.arange(1, T_max + 1)
         if policy == POLICIES[0]:
-            line = hv.Curve(([1, T_max], [threshold, threshold]), "timestep", "statistic",
-                            label="c*")
+            line = {"x": [1, T_max], "y": [threshold, threshold]}
         else:
-            betas = topk(base, epsilon).beta_tensor(T_max).numpy()
-            line = hv.Curve((np.arange(1, T_max + 1), betas), "timestep", "statistic",
-                            label="β_t")
+            line = {"x": steps, "y": topk(base, epsilon).beta_tensor(T_max).numpy()}
         shown = range(min(SHOWN_SAMPLES, stat.shape[1]))
-        exits = hv.Points([(int(stops[b]), float(stat[int(stops[b]) - 1, b])) for b in shown],
-                          ["timestep", "statistic"], label="exit")
-        title = (f"Confidence of {len(shown)} test samples and where they exit: "
-                 f"{_knob_text(policy, threshold, scale, epsilon)}")
-        # the title sits on an element: a nested overlay's title would be dropped
-        return line.opts(color="black", line_dash="dashed") * exits.opts(
-            size=9, color="black", marker="x", title=title)
+        sources = {f"line {b}": {"x": steps, "y": stat[:, b]} if b in shown else
+                   {"x": [], "y": []} for b in range(SHOWN_SAMPLES)}
+        exits = [int(stops[b]) for b in shown]
+        marks = [float(stat[t - 1, b]) for b, t in zip(shown, exits, strict=True)]
+        sources |= {"threshold": line, "marks": {"x": exits, "y": marks}}
+        statistic = "max softmax(O_t / K)" if policy == POLICIES[0] else "top1 − top2 of O_t"
+        top = float(max(np.max(stat[:, list(shown)]), np.max(line["y"]))) if len(shown) else 1.0
+        return live.Frame(
+            f"Confidence of {len(shown)} test samples and where they exit: "
+            f"{_knob_text(policy, threshold, scale, epsilon)} ({statistic})", sources,
+            ranges={"x": (0.5, T_max + 0.5), "y": (0.0, top * 1.05 if top > 0 else 1.0)})
 
     def raster(self, settled, sample) -> live.Frame:
         """The shown sample's spikes until its exit (a live view: the sample knob replays)."""
@@ -253,13 +247,6 @@ class EarlyExitPage(Page):
             "sample": {"type": pn.widgets.IntInput},
         }, show_name=False, width=300)
 
-        static = [self.later(k) for k in (p.base, p.policy, p.scale, p.T_max)]
-        # the curves redraw only when their own knobs change; the exits follow every result
-        confidence = pn.pane.HoloViews(
-            (hv.DynamicMap(pn.bind(self.confidence_curves, *static))
-             * hv.DynamicMap(pn.bind(self.thresholds_and_exits, self.param.result))).opts(
-                responsive=True, min_height=280, shared_axes=False, legend_position="right"),
-            sizing_mode="stretch_width")
         energy_views = energy_panel(self, lambda settled, memory: spent_energy(*settled, memory),
                                     [self.param.result, self.later(p.memory)],
                                     self.later(p.device))
@@ -274,7 +261,8 @@ class EarlyExitPage(Page):
             sizing_mode="stretch_width")
         return self.frame(widgets, intro,
                           self.live(live.policy_view(), self.operating_point, *knobs),
-                          self.view(self.histogram, self.param.result),
-                          confidence,
+                          self.live(live.bars("stop step", "samples"), self.histogram, *knobs),
+                          self.live(live.traces_with_marks(SHOWN_SAMPLES, "timestep",
+                                                           "statistic"), self.confidence, *knobs),
                           self.live(live.raster(), self.raster, self.param.result, p.sample),
                           "### Energy actually spent", energy_views)
