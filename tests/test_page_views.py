@@ -131,7 +131,7 @@ def test_a_failing_worker_shows_an_error_on_its_page_only(basics, monkeypatch):
 
 
 def test_msat_knobs_set_the_setting_and_the_views():
-    from widgets.pages.msat import MSATPage, mode_run
+    from widgets.pages.msat import MSATPage, mode_run, sample_run
     from workbench.methods import msat_study
 
     page = MSATPage(mode="constant", threshold_scale=1.2, timesteps=8, sample=3)
@@ -146,7 +146,9 @@ def test_msat_knobs_set_the_setting_and_the_views():
     assert np.allclose(drawn, run.accuracy[0, :len(drawn)].numpy())
     assert live_title(page, "Accuracy vs T, constant (θ×1.2").endswith(
         f"{float(run.accuracy[0, 7]):.3f} at T=8")
-    assert shown(page, "Spike raster, constant: sample 3, T=8")
+    raster = live_shown(page, "Spike raster, constant: sample 3, T=8")[0]  # live, from the knobs
+    recorded = sample_run(page._candidate(setting), False, 3).until(8)
+    assert len(raster["timestep"]) == int(recorded.spikes_per_sample()[0]) > 0
     _, _, net = mode_run(page._candidate(setting), False)
     assert not any(m.training for m in net.modules())  # shared by every session: read-only
 

@@ -1,10 +1,10 @@
 """'Adaptive thresholds (MSAT)': constant vs multi-stage adaptive thresholds in a converted SNN.
 
-A knob change re-simulates the test split on the page's worker (cached per setting; a spinner
-meanwhile):
-the accuracy at every T against the constant-threshold baselines (θ = 1, and θ/v₀ searched with
-the adaptive modes' budget), the SIN share over time, the raster and the membrane with its
-moving threshold for one sample, and the energy spent.
+A knob change redraws the raster of one sample at once (re-simulated: milliseconds) and
+re-simulates the test split on the page's worker (cached per setting), which then redraws the
+accuracy at every T against the constant-threshold baselines (θ = 1, and θ/v₀ searched with
+the adaptive modes' budget), the SIN share over time, the membrane with its moving threshold
+for one sample, and the energy spent.
 """
 
 from __future__ import annotations
@@ -160,11 +160,14 @@ class MSATPage(Page):
         recorded = sample_run(self._candidate(setting), setting.spike_confidence, sample)
         return recorded.until(timesteps)
 
-    def raster(self, setting: MSATSetting, timesteps: int, sample: int):
-        cut = self._recorded(setting, timesteps, sample)
-        return plots.spike_raster(cut, title=(
-            f"Spike raster, {setting.mode}: sample {sample}, T={timesteps}, "
-            f"{int(cut.spikes_per_sample()[0])} spikes"))
+    def raster(self, *_) -> live.Frame:
+        """One test sample re-simulated at the knobs (a live view: drawn before the test
+        split's run finishes)."""
+        setting, s = self.setting(), self.settings
+        cut = self._recorded(setting, s.timesteps, s.sample)
+        return live.raster_frame(
+            f"Spike raster, {setting.mode}: sample {s.sample}, T={s.timesteps}, "
+            f"{int(cut.spikes_per_sample()[0])} spikes", cut)
 
     def traces(self, setting: MSATSetting, timesteps: int, sample: int, layer: str):
         cut = self._recorded(setting, timesteps, sample)
@@ -197,6 +200,7 @@ class MSATPage(Page):
                           self.live(live.accuracy(ACCURACY_CURVES), self.accuracy, result,
                                     p.timesteps),
                           self.view(self.sin, result),
-                          self.view(self.raster, result, p.timesteps, p.sample),
+                          self.live(live.raster(), self.raster,
+                                    *(p[k] for k in self.slow_knobs), p.timesteps, p.sample),
                           self.view(self.traces, result, p.timesteps, p.sample, p.layer),
                           "### Energy", energy_views)
