@@ -179,6 +179,36 @@ def test_observed_and_differentiable_runs_give_the_same_trajectory():
     assert net.layers.conv1.weight.grad is not None
 
 
+def dyadic_mlp(cell):
+    torch.manual_seed(1)
+    net = SpikingNetwork([("fc1", nn.Linear(16, 64)), ("spike1", cell()),
+                          ("fc2", nn.Linear(64, 32)), ("spike2", cell()),
+                          ("fc3", nn.Linear(32, 5))], (16,)).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randint(-6, 9, p.shape) / 8)
+    return net
+
+
+@pytest.mark.parametrize("cell", [c for n, c in CELLS.items() if n != "per-neuron θ, half start"],
+                         ids=[n for n in CELLS if n != "per-neuron θ, half start"])
+@pytest.mark.parametrize("shape", ["mlp", "conv then fully connected"])
+def test_sparse_spike_products_match_the_reference(cell, shape, monkeypatch):
+    """A Linear fed spikes sums only the active inputs' weight columns (forced here for every
+    density): bit for bit with dyadic weights, its Flatten before it included. (Charge is no
+    spike count: a charge-output cell's next layer stays dense.)"""
+    monkeypatch.setattr(network, "SPARSE_DENSITY", 1e9)
+    net, x = ((dyadic_mlp(cell), dyadic_inputs(6, 16)) if shape == "mlp"
+              else (conv_net(cell), dyadic_inputs(6, 1, 8, 8)))
+    calls = []
+    monkeypatch.setattr(torch.sparse, "mm", lambda a, b, mm=torch.sparse.mm: calls.append(1)
+                        or mm(a, b))
+    with torch.no_grad():
+        expected = reference(net, x, 10, record=("spike2",))
+    assert_matches(simulate(net, x, 10, record=["spike2"]), expected, ("spike2",))
+    assert bool(calls) == (cell().output == "spike"), "the sparse product ran for spikes"
+
+
 def test_ordinary_weights_agree_with_the_reference_within_tolerance():
     """Wide layers, where the GEMM of a few rows takes other kernels than that of a block."""
     torch.manual_seed(0)

@@ -19,6 +19,7 @@ sample's later steps and drops it after the block.
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -245,17 +246,67 @@ def _repeatable(ops: nn.Sequential) -> bool:
         if isinstance(m, nn.Dropout | nn.BatchNorm1d | nn.BatchNorm2d))
 
 
-def _ops_on_spikes(ops: nn.Sequential, spikes: Tensor) -> Tensor:
-    """``ops(spikes)`` for whole-number spike counts [B, C, H, W]: a leading 2×2 average pool
-    adds its four inputs as strided slices, several times faster than ``avg_pool2d`` on
-    NCHW tensors and, for whole numbers, exact in any order (the same bits)."""
-    pool = ops[0]
-    # (with autograd on, avg_pool2d's one backward kernel beats four slice backwards)
-    if torch.is_grad_enabled() or _hooked(pool) or not (
-            isinstance(pool, nn.AvgPool2d) and spikes.dim() == 4 and pool.kernel_size in (2, (2, 2))
-            and pool.stride in (2, (2, 2)) and pool.padding in (0, (0, 0))
-            and pool.divisor_override is None and spikes.shape[2] % 2 == 0
-            and spikes.shape[3] % 2 == 0):
+SPARSE_DENSITY = 0.1
+"""Below this share of nonzero inputs, a Linear layer fed spikes on the CPU sums the weight
+columns of the active inputs only (a sparse × dense product) instead of a dense GEMM."""
+
+
+_COLUMNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _columns(linear: nn.Linear) -> Tensor:
+    """The layer's weight transposed and contiguous [in, out] (a sparse product reads it a row
+    per active input), kept until the weight changes."""
+    weight = linear.weight
+    tag = (weight._version, weight.data_ptr(), weight.device)
+    kept = _COLUMNS.get(linear)
+    if kept is None or kept[0] != tag:
+        kept = (tag, weight.detach().t().contiguous())
+        _COLUMNS[linear] = kept
+    return kept[1]
+
+
+def _passes_on(module: nn.Module) -> bool:
+    """Whether ``module`` only flattens [B, ...] to [B, N] or returns its input (an identity,
+    a dropout in eval mode): a network with or without it takes the same path."""
+    if isinstance(module, nn.Flatten):
+        return (module.start_dim, module.end_dim) == (1, -1)
+    return isinstance(module, nn.Identity) or (
+        isinstance(module, nn.Dropout | TimeSharedDropout) and not module.training)
+
+
+def _ops_on_spikes(ops: nn.Sequential, spikes: Tensor, counts: Tensor) -> Tensor:
+    """``ops(spikes)`` for whole-number spike counts ``spikes`` (``counts``: their sums per
+    step and sample, which give the density):
+
+    - a leading 2×2 average pool on [B, C, H, W] adds its four inputs as strided slices,
+      several times faster than ``avg_pool2d`` on NCHW tensors and, for whole numbers, exact in
+      any order (the same bits);
+    - a leading Linear (on [B, N], or after a Flatten and eval-mode dropouts) fed spikes
+      sparser than :data:`SPARSE_DENSITY` (CPU, no autograd) adds only the weight columns of
+      the spiking inputs: the same terms as the dense product in another order (exact for
+      dyadic weights; otherwise within float rounding).
+    """
+    first = ops[0]
+    if torch.is_grad_enabled() or _hooked(ops):
+        return ops(spikes)  # (with autograd, the dense kernels' one backward beats these)
+    # what comes before the Linear may only flatten or pass its input on
+    lead = 0
+    while lead < len(ops) - 1 and _passes_on(ops[lead]):
+        lead += 1
+    linear = ops[lead]
+    if (isinstance(linear, nn.Linear) and (spikes.dim() == 2 or any(
+            isinstance(m, nn.Flatten) for m in ops[:lead]))
+            and spikes.device.type == "cpu"
+            and float(counts.sum()) < SPARSE_DENSITY * spikes.numel()):
+        out = torch.sparse.mm(spikes.flatten(1).to_sparse(), _columns(linear))
+        if linear.bias is not None:
+            out.add_(linear.bias)
+        return ops[lead + 1:](out)
+    if not (isinstance(first, nn.AvgPool2d) and spikes.dim() == 4
+            and first.kernel_size in (2, (2, 2)) and first.stride in (2, (2, 2))
+            and first.padding in (0, (0, 0)) and first.divisor_override is None
+            and spikes.shape[2] % 2 == 0 and spikes.shape[3] % 2 == 0):
         return ops(spikes)
     pooled = (spikes[:, :, 0::2, 0::2] + spikes[:, :, 1::2, 0::2]
               + spikes[:, :, 0::2, 1::2] + spikes[:, :, 1::2, 1::2]).mul_(0.25)
@@ -449,6 +500,7 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
     synops = {s.name: [] for i, s in enumerate(stages) if i > 0 or not static}
     rec = {k: ([], [], []) for k in record}  # per step
     recorded_neurons, shapes, macs, analog, fanouts = {}, {}, {}, (), {}  # (shapes: per cell)
+    uniform: dict[int, float | None] = {}  # a stage whose every input drives as many synapses
     blocked = _blockable(net, stop, check_steps)
 
     # Without autograd or an observer nobody else holds a membrane, so the constant-θ cells
@@ -488,19 +540,26 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
         else:
             h = inputs[t:t + k] if whole else inputs[t:t + k, active]
         events = None if static else h  # the stage's input as event counts (None: analog)
+        event_counts = None  # per step and sample [k, B'], when the previous cell counted them
         for i, stage in enumerate(stages):
             if i not in fanouts:
                 fanout, macs[stage.name] = net.stage_profile(i, tuple(h.shape[2:]))
                 fanouts[i] = fanout.flatten()
+                same = bool((fanouts[i] == fanouts[i][0]).all())
+                uniform[i] = float(fanouts[i][0]) if same else None
                 if events is None:
                     analog = (*analog, stage.name)
-            if events is not None:  # Σ input spikes (or events) × their fan-out: one mat-vec
-                synops[stage.name].append(full(events.detach().flatten(2) @ fanouts[i], live))
+            if events is not None:  # Σ input spikes (or events) × their fan-out
+                if uniform[i] is not None and event_counts is not None:  # (e.g. a Linear)
+                    ops = event_counts * uniform[i]  # exact: whole counts times one fan-out
+                else:
+                    ops = events.detach().flatten(2) @ fanouts[i]  # one mat-vec
+                synops[stage.name].append(full(ops, live))
             if i == 0 and first is not None:
                 h = (first if whole else first[active]).expand(k, -1, *first.shape[1:])
             else:
                 rows = h.flatten(0, 1)
-                rows = (_ops_on_spikes(stage.ops, rows) if i > 0 and h is events
+                rows = (_ops_on_spikes(stage.ops, rows, event_counts) if i > 0 and h is events
                         else stage.ops(rows))
                 h = rows.unflatten(0, h.shape[:2])
             if stage.cell is None:
@@ -533,7 +592,8 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
             z = block if block is not None else (
                 zs[0].unsqueeze(0) if k == 1 else torch.stack(zs))
             shapes[stage.name] = z.shape[2:]
-            counts[stage.name].append(full(z.detach().flatten(2).sum(2), live))
+            event_counts = z.detach().flatten(2).sum(2)
+            counts[stage.name].append(full(event_counts, live))
             h = z if all(s is z_j for s, z_j in zip(sent, zs, strict=True)) else (
                 sent[0].unsqueeze(0) if k == 1 else torch.stack(sent))
             events = z
