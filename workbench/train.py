@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import random
 from collections.abc import Callable
 
@@ -58,6 +59,7 @@ def fit(
     objective: Objective | None = None,
     epochs: int = 30,
     lr: float = 1e-3,
+    lr_decay: bool = False,
     weight_decay: float = 0.0,
     batch_size: int = 64,
     seed: int = 0,
@@ -66,7 +68,9 @@ def fit(
     on_epoch: Callable[[int, dict], bool | None] | None = None,
 ) -> dict[str, list[float]]:
     """Train ``model`` with Adam on ``train = (x, y)`` (batch-first tensors); keep the weights of
-    the best validation epoch when ``val`` is given. The loss is ``loss_fn(forward(model, x), y)``,
+    the best validation epoch when ``val`` is given; ``lr_decay`` anneals the learning rate from
+    ``lr`` to 0 along a cosine over every batch of every epoch. The loss is
+    ``loss_fn(forward(model, x), y)``,
     or ``objective(model, x, y)`` when given (losses that read more than the output). After every
     step, modules with ``constrain_`` (trainable θ/λ) are projected back into range. Returns the
     per-epoch history; validation accuracy is measured with ``forward``. ``on_epoch(epoch,
@@ -81,6 +85,8 @@ def fit(
     generator = seed_everything(seed)
     device = next(model.parameters()).device
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimiser, T_max=epochs * math.ceil(len(x) / batch_size)) if lr_decay else None)
     constrained = [m for m in model.modules() if hasattr(m, "constrain_") and m is not model]
     history: dict[str, list[float]] = {"loss": [], "val_accuracy": []}
     best, best_state = -1.0, None
@@ -97,6 +103,8 @@ def fit(
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
+            if schedule is not None:
+                schedule.step()
             for module in constrained:
                 module.constrain_()
             total += float(loss.detach()) * len(idx)
