@@ -112,10 +112,13 @@ class HybridPage(Page):
         frames = sequences("test", snn_rate).frames
         shown = frames[sequence, end - EVENTS_SHOWN_MS * snn_rate // 1000:end].sum(0).numpy()
         height = shown.shape[-2]
-        sources = {"image": {"image": [shown[1] - shown[0]]}}  # rows are stored bottom-up
+        # rows are stored bottom-up; the one array goes as one binary buffer, the few joint
+        # coordinates as plain lists (each array would be a websocket frame of its own)
+        sources = {"image": {"image": [(shown[1] - shown[0]).astype(np.float32)]}}
         for label, joints in (("true", true[step]), ("predicted", uv[step])):
-            x, y = joints[:, 0], height - joints[:, 1]  # v grows downwards in the image
-            sources[label] = {"xs": [x[list(b)] for b in BONES], "ys": [y[list(b)] for b in BONES]}
+            x, y = joints[:, 0].tolist(), (height - joints[:, 1]).tolist()  # v grows downwards
+            sources[label] = {"xs": [[x[i] for i in b] for b in BONES],
+                              "ys": [[y[i] for i in b] for b in BONES]}
             sources[f"{label} joints"] = {"x": x, "y": y}
         return live.Frame(title=(f"t = {times[step]:.0f} ms, {LABELS[model]}: "
                                  f"{errors[step]:.2f} px (sequence {sequence})"), sources=sources)
