@@ -3,6 +3,7 @@
 import json
 import struct
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -66,16 +67,24 @@ def test_frames_conserve_events():
 
 
 def test_stick_figure_labels_inside_frame_and_triangulate():
-    ds = stick_figure_events(StickFigureConfig(n_train=2, n_test=1, duration_ms=300))
-    assert ds.joints2d.shape == (3, 30, 2, 13, 2) and ds.joints3d.shape == (3, 30, 13, 3)
+    config = StickFigureConfig(n_train=2, n_test=1, duration_ms=300)
+    ds = stick_figure_events(config, "train")
+    assert ds.joints2d.shape == (2, 30, 2, 13, 2) and ds.joints3d.shape == (2, 30, 13, 3)
     assert ds.joints2d.min() >= 0 and ds.joints2d.max() < CANVAS
-    for clip in range(3):
+    for clip in range(2):
         for view in range(2):
             events = ds.stream(clip, view)
             validate_events(events, ds.sensor_size)
             assert set(np.unique(events["p"])) == {0, 1}
     recovered = triangulate(ds.joints2d[0].transpose(1, 0, 2, 3), ds.projection)
     assert np.allclose(recovered, ds.joints3d[0], atol=1e-6)
+    # each split has its own random stream: the test clips do not depend on the training set
+    test = stick_figure_events(config, "test")
+    bigger = stick_figure_events(replace(config, n_train=3), "test")
+    assert test.clips == 1 and np.array_equal(test.joints3d, bigger.joints3d)
+    assert not np.array_equal(test.joints3d[0], ds.joints3d[0])
+    with pytest.raises(WorkbenchError, match="unknown split 'val'"):
+        stick_figure_events(config, "val")
 
 
 def test_triangulation_recovers_known_points():

@@ -9,6 +9,7 @@ from workbench.errors import WorkbenchError
 from workbench.methods.hybrid import (
     HybridPose,
     PoseANN,
+    _windows,
     hybrid_objective,
     train_hybrid,
     window_batch,
@@ -20,7 +21,16 @@ from workbench.methods.hybrid_data import (
     heatmaps,
     mpjpe,
 )
-from workbench.methods.hybrid_study import KINDS, _triangulated, init_ops, joules_per_second, run
+from workbench.methods.hybrid_study import (
+    KINDS,
+    HybridConfig,
+    _triangulated,
+    gap_recovered,
+    init_ops,
+    joules_per_second,
+    run,
+    study_run,
+)
 from workbench.neurons import LIFBoxLayer
 
 BINS = 60
@@ -118,6 +128,35 @@ def test_training_lowers_the_loss(seqs):
     net = HybridPose(PoseANN(), Timing())
     history = train_hybrid(net, seqs, epochs=3, stride=5, progress=False)
     assert history["loss"][-1] < history["loss"][0]
+
+
+def test_training_windows_overlap_and_the_snn_trains_with_the_arctan_surrogate(seqs):
+    config = HybridConfig()
+    stride = config.window_stride_ms * 100 // 1000  # bins at 100 Hz
+    assert 0 < stride < Timing().steps_per_window  # windows of 100 ms every 20 ms: they overlap
+    pairs = _windows(seqs, 10, stride)
+    starts = pairs[pairs[:, 0] == 0, 1]
+    assert starts[0] == 10 and (starts.diff() == stride).all() and starts[-1] + 10 < BINS
+    net = HybridPose(PoseANN(), Timing(), channels=config.channels, surrogate=config.surrogate)
+    assert {(c.surrogate, c.alpha) for c in net.snn.cells().values()} == {("atan", 2.0)}
+
+
+def test_gap_recovered_reads_between_the_held_and_the_fast_ann():
+    assert gap_recovered(5.905, 5.905, 5.03) == 0.0  # no better than the held ANN
+    assert gap_recovered(5.03, 5.905, 5.03) == 1.0  # as good as the ANN at the SNN rate
+    assert gap_recovered(5.19, 5.905, 5.03) == pytest.approx(0.817, abs=1e-3)  # the paper
+    assert gap_recovered(4.5, 5.0, 5.0) != gap_recovered(4.5, 5.0, 5.0)  # no gap: NaN
+
+
+def test_the_shipped_hybrid_beats_the_held_ann_on_the_test_clips():
+    """The method's key property, on the shipped (seed-0) models and every test clip: an SNN
+    whose state the ANN sets beats the ANN's prediction held until the next initialization,
+    at every step after the first, at both SNN rates."""
+    for rate in (100, 200):
+        hybrid, held = study_run("hybrid", rate), study_run("ann_held", rate)
+        per_step = hybrid.errors_2d.mean((0, 1)), held.errors_2d.mean((0, 1))
+        assert float(hybrid.errors_2d.mean()) < float(held.errors_2d.mean())
+        assert (per_step[0][1:] < per_step[1][1:]).all()
 
 
 def test_heatmaps_decode_to_their_joints():

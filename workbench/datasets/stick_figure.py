@@ -6,6 +6,10 @@ skeleton is projected by two pinhole cameras (known 3×4 projection matrices, so
 be triangulated), drawn as anti-aliased ~1.5 px lines on a 32×32 canvas at 1 kHz, and turned
 into events by the emulated DVS. Labels every 10 ms: 2D joints per view (pixels) and 3D joints
 (scene units, metres).
+
+Each split is generated from its own random stream (seed, split), so the test clips are built
+without the training clips (a page that only evaluates shipped models waits for 30 clips, not
+180) and the training set can grow without changing the test set.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 
 from workbench.datasets.arrays import cached_arrays, pack_streams, unpack_streams
 from workbench.datasets.dvs import DVSConfig, emulate
+from workbench.errors import WorkbenchError
 
 JOINTS = ("head", "shoulder_l", "shoulder_r", "elbow_l", "elbow_r", "hand_l", "hand_r",
           "hip_l", "hip_r", "knee_l", "knee_r", "foot_l", "foot_r")
@@ -28,10 +33,11 @@ LABEL_EVERY_US = 10_000
 
 @dataclass(frozen=True)
 class StickFigureConfig:
-    """Clips of ``duration_ms`` at ``dt_us`` resolution; camera azimuths in degrees."""
+    """Clips of ``duration_ms`` at ``dt_us`` resolution; camera azimuths in degrees. 150 + 30
+    clips of 2 s, as methods.md §1.5 suggests (≈ 3,000 training windows of 100 ms per view)."""
 
-    n_train: int = 24
-    n_test: int = 8
+    n_train: int = 150
+    n_test: int = 30
     duration_ms: int = 2000
     dt_us: int = 1000
     azimuths: tuple[float, float] = (-30.0, 40.0)
@@ -132,10 +138,13 @@ def render(uv: np.ndarray, width: float = 1.5) -> np.ndarray:
     return np.clip(width / 2 + 0.5 - dist, 0, 1).reshape(-1, CANVAS, CANVAS)
 
 
-def _build(config: StickFigureConfig) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(config.seed)
+SPLITS = ("train", "test")
+
+
+def _build(config: StickFigureConfig, split: str) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng([config.seed, SPLITS.index(split)])
     P = camera_matrices(config.azimuths)
-    n_clips = config.n_train + config.n_test
+    n_clips = config.n_train if split == "train" else config.n_test
     frames_per_clip = config.duration_ms * 1000 // config.dt_us
     t = np.arange(frames_per_clip) * config.dt_us * 1e-6
     every = LABEL_EVERY_US // config.dt_us
@@ -155,29 +164,38 @@ def _build(config: StickFigureConfig) -> dict[str, np.ndarray]:
 
 @dataclass
 class PoseDataset:
-    """Per clip and view an event stream (``streams[clip * V + view]``); labels every 10 ms:
-    ``joints2d`` [clips, L, V, 13, 2] pixels, ``joints3d`` [clips, L, 13, 3] metres."""
+    """One split: per clip and view an event stream (``streams[clip * V + view]``); labels
+    every 10 ms: ``joints2d`` [clips, L, V, 13, 2] pixels, ``joints3d`` [clips, L, 13, 3]
+    metres."""
 
     streams: list[np.ndarray]
     joints2d: np.ndarray
     joints3d: np.ndarray
     projection: np.ndarray
     sensor_size: tuple[int, int, int]
-    splits: dict[str, np.ndarray]
+    split: str
 
     @property
     def views(self) -> int:
         return len(self.projection)
 
+    @property
+    def clips(self) -> int:
+        return len(self.joints3d)
+
     def stream(self, clip: int, view: int) -> np.ndarray:
         return self.streams[clip * self.views + view]
 
 
-def stick_figure_events(config: StickFigureConfig | None = None) -> PoseDataset:
-    """The synthetic pose dataset (generated on first use, then cached)."""
+def stick_figure_events(config: StickFigureConfig | None = None, split: str = "train"
+                        ) -> PoseDataset:
+    """The ``split`` ("train" or "test") of the synthetic pose dataset (generated on first
+    use, then cached)."""
     config = config or StickFigureConfig()
-    arrays = cached_arrays("stick_figure_events", asdict(config), lambda: _build(config))
-    clips = np.arange(config.n_train + config.n_test)
+    if split not in SPLITS:
+        raise WorkbenchError(f"unknown split {split!r}; available: {', '.join(SPLITS)}")
+    other = "n_test" if split == "train" else "n_train"  # the other split's size is no input
+    key = {k: v for k, v in asdict(config).items() if k != other} | {"split": split}
+    arrays = cached_arrays("stick_figure_events", key, lambda: _build(config, split))
     return PoseDataset(unpack_streams(arrays), arrays["joints2d"], arrays["joints3d"],
-                       arrays["projection"], SENSOR_SIZE,
-                       {"train": clips[:config.n_train], "test": clips[config.n_train:]})
+                       arrays["projection"], SENSOR_SIZE, split)

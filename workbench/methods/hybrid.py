@@ -73,15 +73,17 @@ class PoseANN(nn.Module):
         return self.head(self.features(x)["dec"])
 
 
-def pose_snn(timing: Timing = Timing(), channels: tuple[int, int] = (16, 16),
-             joints: int = JOINT_COUNT) -> SpikingNetwork:
+def pose_snn(timing: Timing = Timing(), channels: tuple[int, int] = (32, 32),
+             joints: int = JOINT_COUNT, surrogate: tuple[str, float] = ("atan", 2.0)
+             ) -> SpikingNetwork:
     """The SNN on 2-polarity event frames: four conv → BN → LIF layers (32×32, stride-2 down to
     16×16, 16×16, nearest ×2 up to 32×32), a 1×1 conv head and a leaky readout; τ and λ_out
-    follow the SNN rate."""
+    follow the SNN rate; ``surrogate`` is (method, α) of the spikes' gradient."""
     narrow, wide = channels
+    method, alpha = surrogate
 
     def lif() -> LIFBoxLayer:
-        return LIFBoxLayer(tau=timing.tau, threshold=1.0, surrogate="super")
+        return LIFBoxLayer(tau=timing.tau, threshold=1.0, surrogate=method, alpha=alpha)
 
     return SpikingNetwork([
         ("conv1", nn.Conv2d(2, narrow, 3, padding=1, bias=False)), ("bn1", nn.BatchNorm2d(narrow)),
@@ -115,14 +117,15 @@ class HybridPose(nn.Module):
     ``init`` picks how each window starts (see the module docstring)."""
 
     def __init__(self, ann: PoseANN, timing: Timing = Timing(), init: str = "state",
-                 channels: tuple[int, int] = (16, 16)) -> None:
+                 channels: tuple[int, int] = (32, 32),
+                 surrogate: tuple[str, float] = ("atan", 2.0)) -> None:
         super().__init__()
         self.init = check_choice(init, INITS, "window initialization")
         self.timing = timing
         self.ann = ann.eval()
         for p in self.ann.parameters():
             p.requires_grad_(False)
-        self.snn = pose_snn(timing, channels)
+        self.snn = pose_snn(timing, channels, surrogate=surrogate)
         with torch.no_grad():
             feats = self.ann.features(torch.zeros(1, 2 * ANN_HISTORY_BINS, 32, 32))
             shapes = _cell_shapes(self.snn)
@@ -258,10 +261,11 @@ def train_hybrid(model: HybridPose, seqs: PoseSequences, epochs: int, rho: float
                  lr: float = 2e-3, stride: int | None = None, seed: int = 0,
                  progress: bool = True, on_epoch: Callable | None = None) -> dict:
     """Train the SNN and the state heads with BPTT over windows of ``steps_per_window`` steps
-    (the ANN stays frozen); windows start every ``stride`` bins (default: one window)."""
+    (the ANN stays frozen; the learning rate annealed from ``lr`` along a cosine); windows
+    start every ``stride`` bins (default: one window, so they do not overlap)."""
     steps = model.timing.steps_per_window
     pairs = _windows(seqs, steps, stride or steps)
     return fit(model, (pairs, pairs), objective=hybrid_objective(seqs, steps, rho), epochs=epochs,
-               lr=lr, seed=seed, progress=progress, desc=f"training the SNN ({model.init} init)",
-               on_epoch=on_epoch)
+               lr=lr, lr_decay=True, seed=seed, progress=progress,
+               desc=f"training the SNN ({model.init} init)", on_epoch=on_epoch)
 

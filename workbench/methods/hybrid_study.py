@@ -11,6 +11,7 @@ The ``seed`` knob is the training seed of every pose model (seed 0: the shipped 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -57,16 +58,29 @@ BASE_RATE = 100
 PREPARED = {BASE_RATE: tuple(VARIANTS), 200: ("hybrid", "snn_alone")}
 
 
+TINY_TRAINING_CLIPS = 4
+
+
 @dataclass(frozen=True)
 class HybridConfig:
-    """Training budget of the pose models (seeded); ρ weighs the state-consistency loss. SNN
-    variants at 100 Hz train from scratch for ``snn_epochs``; at 200 Hz they start from the
-    100 Hz weights (τ and λ_out follow the rate) and train ``snn_finetune_epochs`` more."""
+    """Training budget and design of the pose models (seeded); ρ weighs the state-consistency
+    loss. SNN variants at 100 Hz train from scratch for ``snn_epochs`` (Adam, the learning rate
+    annealed along a cosine); at 200 Hz they start from the 100 Hz weights (τ and λ_out follow
+    the rate) and train ``snn_finetune_epochs`` more. Training windows (100 ms) start every
+    ``window_stride_ms``, so they overlap; ``channels`` are the SNN's (narrow, wide) widths and
+    ``surrogate`` its spike gradient (method, α): arctan α = 2, as the paper's SpikingJelly
+    ``ATan``.
 
-    ann_epochs: int = 12
+    Measured on one seed (this session's note): 32 channels bring the hybrid from 66 % to 83 %
+    of the held ANN's staleness gap over 16 channels, at 1.9× the training time."""
+
+    ann_epochs: int = 6
     ann_stride: int = 2
-    snn_epochs: int = 10
-    snn_finetune_epochs: int = 4
+    snn_epochs: int = 4
+    snn_finetune_epochs: int = 1
+    window_stride_ms: int = 50
+    channels: tuple[int, int] = (32, 32)
+    surrogate: tuple[str, float] = ("atan", 2.0)
     ann_lr: float = 2e-3
     snn_lr: float = 5e-3
     rho: float = 0.05
@@ -75,18 +89,20 @@ class HybridConfig:
 
 
 def training_config(seed: int = 0, budget: str = "full") -> HybridConfig:
-    """The pose models' training config with ``seed`` on ``budget`` (tiny: one epoch each)."""
+    """The pose models' training config with ``seed`` on ``budget`` (tiny: one epoch each on
+    :data:`TINY_TRAINING_CLIPS` training clips; the test clips stay the same)."""
     epochs = BUDGETS[check_budget(budget)]
     config = HybridConfig(seed=seed)
     return config if epochs is None else replace(
-        config, ann_epochs=epochs, snn_epochs=epochs, snn_finetune_epochs=epochs)
+        config, ann_epochs=epochs, snn_epochs=epochs, snn_finetune_epochs=epochs,
+        data=replace(config.data, n_train=TINY_TRAINING_CLIPS))
 
 
 @lru_cache(maxsize=4)
 def sequences(split: str, snn_rate_hz: int = 100, data: StickFigureConfig = StickFigureConfig()
               ) -> PoseSequences:
     """The stick-figure ``split`` binned at ``snn_rate_hz`` (shared read-only)."""
-    return pose_sequences(stick_figure_events(data), split, Timing(snn_rate_hz))
+    return pose_sequences(stick_figure_events(data, split), Timing(snn_rate_hz))
 
 
 def _load_or_train(name: str, key: dict, build: Callable[[], nn.Module],
@@ -113,7 +129,8 @@ def load_ann(config: HybridConfig = HybridConfig(), progress: bool = True
              ) -> tuple[PoseANN, dict]:
     """The pose ANN (trained on the 100 Hz binning; its input is rate-independent) and its
     metadata."""
-    ann_config = {k: v for k, v in asdict(config).items() if not k.startswith("snn_") and k != "rho"}
+    ann_config = {k: v for k, v in asdict(config).items()
+                  if k.startswith(("ann_", "seed", "data"))}
     key = {"config": ann_config, "torch": torch.__version__.split("+")[0]}
     return _load_or_train("ann", key, PoseANN, lambda m: train_ann(
         m, sequences("train", 100, config.data), config.ann_epochs, config.ann_lr,
@@ -136,11 +153,13 @@ def load_variant(variant: str, snn_rate_hz: int = 100, config: HybridConfig = Hy
         if snn_rate_hz != BASE_RATE:
             model.load_state_dict(load_variant(variant, BASE_RATE, config, progress)[0].state_dict())
             epochs = config.snn_finetune_epochs
+        stride = config.window_stride_ms * snn_rate_hz // 1000
         return train_hybrid(model, sequences("train", snn_rate_hz, config.data), epochs, rho,
-                            config.snn_lr, seed=config.seed, progress=progress)
+                            config.snn_lr, stride=stride, seed=config.seed, progress=progress)
 
     return _load_or_train(f"{variant}-{snn_rate_hz}hz", key,
-                          lambda: HybridPose(ann.cpu(), timing, init), train_variant)
+                          lambda: HybridPose(ann.cpu(), timing, init, config.channels,
+                                             config.surrogate), train_variant)
 
 
 def prepare(progress: bool = True, config: HybridConfig = HybridConfig()) -> list[dict]:
@@ -321,13 +340,32 @@ def summary_row(result: PoseRun) -> dict:
     per_step = result.errors_2d.mean((0, 1))
     return {"snn_rate_hz": result.timing.snn_rate_hz, "init_rate_hz": result.timing.init_rate_hz,
             "kind": result.kind, "model": LABELS[result.kind],
-            "mpjpe_2d": round(float(per_step.mean()), 3),
-            "mpjpe_3d": round(float(result.errors_3d.mean()), 4),
-            "mpjpe_2d_first_step": round(float(per_step[0]), 3),
-            "mpjpe_2d_last_step": round(float(per_step[-1]), 3),
-            "mpjpe_2d_per_step": [round(float(e), 3) for e in per_step],
+            "mpjpe_2d": round(float(per_step.mean()), 4),
+            "mpjpe_3d": round(float(result.errors_3d.mean()), 5),
+            "mpjpe_2d_first_step": round(float(per_step[0]), 4),
+            "mpjpe_2d_last_step": round(float(per_step[-1]), 4),
+            "mpjpe_2d_per_step": [round(float(e), 4) for e in per_step],
             "state_jump": None if result.state_jump is None else round(result.state_jump, 4),
             "energy": {d: float(sum(parts.values())) for d, parts in result.energy.items()}}
+
+
+def gap_recovered(error: float, held: float, fast: float) -> float:
+    """The share of the held ANN's staleness gap a predictor closes: (held − error) /
+    (held − fast), 1 at the ANN re-run at the SNN rate (``fast``), 0 at the held ANN (NaN when
+    the held ANN is no worse than the fast one: there is no gap)."""
+    gap = held - fast
+    return (held - error) / gap if gap > 0 else math.nan
+
+
+def rows(result: HybridResult) -> pd.DataFrame:
+    """Every predictor of one setting, each SNN variant with the share of the staleness gap
+    it recovers (``gap_recovered``; the paper's DHP19 figures give ≈ 0.82, see ``PAPER``)."""
+    table = pd.DataFrame([summary_row(r) for r in result.runs])
+    errors = table.set_index("kind").mpjpe_2d
+    table["gap_recovered"] = [
+        round(gap_recovered(e, errors["ann_held"], errors["ann_high_rate"]), 4)
+        if kind in VARIANTS else None for kind, e in zip(table.kind, table.mpjpe_2d, strict=True)]
+    return table
 
 
 # ---------------------------------------------------------------- the study contract
@@ -370,27 +408,43 @@ def _prepare_lines(progress: bool) -> list[str]:
 # the paper's DHP19 figures (camera 3, 2D), from the authors' result files (methods.md §1.3)
 PAPER = {100: "hybrid 5.19 px vs ANN 5.03 px, 0.424 vs 3.718 W",
          200: "hybrid 5.17 px, 0.432 W vs ANN 7.436 W"}
+# the held ANN rises from 5.08 to 6.73 px through the window; taken as linear, its mean is
+# 5.905 px, and the hybrid's 5.19 px closes (5.905 − 5.19) / (5.905 − 5.03) ≈ 0.82 of the gap
+PAPER_GAP_RECOVERED = gap_recovered(5.19, (5.08 + 6.73) / 2, 5.03)
+DRIFT_INIT_RATE = 5.0  # one initialization per 200 ms at 100 Hz: 20 steps, twice the trained window
 
 
 def notes(table: pd.DataFrame) -> list[str]:
-    """The paper's figures beside ours, and the ablations."""
+    """The paper's figures beside ours, the ablations and the 200 ms drift test."""
     lines = []
-    for rate, group in table.groupby("snn_rate_hz", sort=False):
+    windows = table[table.init_rate_hz == 10.0]
+    for rate, group in windows.groupby("snn_rate_hz", sort=False):
         by = group.set_index("kind")
         hyb, ann = by.loc["hybrid"], by.loc["ann_high_rate"]
         lines.append(f"{rate} Hz: the paper on DHP19 2D: {PAPER[rate]}; measured hybrid "
-                     f"{hyb.mpjpe_2d:.2f} vs ANN {ann.mpjpe_2d:.2f} px, energy saved " + ", ".join(
+                     f"{hyb.mpjpe_2d:.3f} vs ANN {ann.mpjpe_2d:.3f} px (held ANN "
+                     f"{by.loc['ann_held'].mpjpe_2d:.3f}: {hyb.gap_recovered:.0%} of the "
+                     f"staleness gap recovered, the paper's figures ≈ {PAPER_GAP_RECOVERED:.0%}), "
+                     "energy saved " + ", ".join(
                          f"{1 - hyb.energy[d] / ann.energy[d]:.0%} on {d}" for d in ann.energy))
-    by = table[table.snn_rate_hz == BASE_RATE].set_index("kind")
+    by = windows[windows.snn_rate_hz == BASE_RATE].set_index("kind")
     lines.append(
-        "ablations ({} Hz): hybrid {:.2f} px; without state init (ANN sets only the readout) "
-        "{:.2f} px, first -> last step {:.2f} -> {:.2f}; without the consistency loss {:.2f} px, "
+        "ablations ({} Hz): hybrid {:.3f} px; without state init (ANN sets only the readout) "
+        "{:.3f} px, first -> last step {:.3f} -> {:.3f}; without the consistency loss {:.3f} px, "
         "mean membrane jump at an initialization {:.3f} vs {:.3f} with it. Per-step errors are in "
         "mpjpe_2d_per_step.".format(
             BASE_RATE, by.loc["hybrid"].mpjpe_2d, by.loc["no_state_init"].mpjpe_2d,
             by.loc["no_state_init"].mpjpe_2d_first_step, by.loc["no_state_init"].mpjpe_2d_last_step,
             by.loc["no_consistency"].mpjpe_2d, by.loc["no_consistency"].state_jump,
             by.loc["hybrid"].state_jump))
+    drift = table[(table.init_rate_hz == DRIFT_INIT_RATE) & (table.snn_rate_hz == BASE_RATE)]
+    if len(drift):
+        by = drift.set_index("kind")
+        lines.append(
+            f"drift, 200 ms from one initialization ({BASE_RATE} Hz, trained on 100 ms "
+            "windows), error at 100 ms -> 200 ms: " + "; ".join(
+                f"{LABELS[k]} {by.loc[k].mpjpe_2d_per_step[9]:.3f} -> "
+                f"{by.loc[k].mpjpe_2d_last_step:.3f} px" for k in KINDS if k in by.index))
     lines.append("energy = W (joules per second of sequence): ANN and state heads are charged on "
                  "each target's ann_on profile, the SNN on the target itself (see `workbench "
                  "report energy` for the constants).")
@@ -400,7 +454,7 @@ def notes(table: pd.DataFrame) -> list[str]:
 STUDY = Study(
     name="hybrid", title="ANN-initialized SNN: pose from events at 100/200 Hz",
     setting=HybridSetting, run=run_setting,
-    rows=lambda result: pd.DataFrame([summary_row(r) for r in result.runs]),
-    prepare=_prepare_lines, notes=notes,
-    report_settings=lambda: [HybridSetting(snn_rate_hz=rate) for rate in PREPARED],
+    rows=rows, prepare=_prepare_lines, notes=notes,
+    report_settings=lambda: [*(HybridSetting(snn_rate_hz=rate) for rate in PREPARED),
+                             HybridSetting(snn_rate_hz=BASE_RATE, init_rate_hz=DRIFT_INIT_RATE)],
     seed_kind="training")
