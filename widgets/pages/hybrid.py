@@ -4,8 +4,8 @@ Pick the ANN-initialization rate, the SNN rate and a predictor; play one test se
 predicted and true skeletons over its events, follow the error through time with the
 initialization instants marked, watch membrane potentials jump at every initialization, and
 compare the energy per second with the ANN run at the SNN rate. Models come from the cache
-(``workbench prepare``); runs are cached per setting and a rate change runs on the page's
-worker.
+(``workbench prepare``); the page predicts the first :data:`SHOWN_CLIPS` test clips (the
+study, all 30), cached per setting, and a rate change runs on the page's worker.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from workbench.methods.hybrid_data import SNN_RATES, Timing
 from workbench.methods.hybrid_study import (
     LABELS,
     PREPARED,
+    SHOWN_CLIPS,
     HybridSetting,
     load_ann,
     load_variant,
     run,
-    run_setting,
-    sequences,
     study_run,
+    test_sequences,
 )
 
 MODELS = ("hybrid", "ann_held", "snn_alone", "ann_high_rate")
@@ -38,10 +38,16 @@ LAYERS = ("lif1", "lif2", "lif3", "lif4")
 EVENTS_SHOWN_MS = 50  # the player draws the events of the last 50 ms
 
 
+def shown_run(kind: str, snn_rate: int, init_rate: float):
+    """``kind`` on the page's test clips (:data:`SHOWN_CLIPS`; cached per setting)."""
+    return study_run(kind, snn_rate, init_rate, clips=SHOWN_CLIPS)
+
+
 @pn.cache(max_items=16)
 def sequence_run(kind: str, snn_rate: int, init_rate: float, sequence: int, layer: str):
     """One test sequence with every neuron of ``layer`` recorded (membranes, spikes)."""
-    seqs = sequences("test", snn_rate).select([sequence - sequence % 2, sequence - sequence % 2 + 1])
+    first = sequence - sequence % 2
+    seqs = test_sequences(snn_rate, clips=SHOWN_CLIPS).select([first, first + 1])
     model = load_variant(kind, snn_rate, progress=False)[0]
     result = run(kind, seqs, Timing(snn_rate, init_rate), load_ann(progress=False)[0], model,
                  record=[layer], keep_trajectory=True)
@@ -79,14 +85,15 @@ class HybridPage(Page):
         self.settings.param.watch(self._step_bounds, ["snn_rate", "init_rate"])
 
     def compute(self, request: HybridSetting, job) -> HybridSetting:
-        run_setting(request)  # every predictor of these rates (cached)
+        for kind in ("ann_high_rate", "ann_held", *PREPARED[request.snn_rate_hz]):
+            shown_run(kind, request.snn_rate_hz, request.init_rate_hz)  # cached
         return request
 
     def _step_bounds(self, *_) -> None:
         """The sequences and the player's steps: one sequence's predictions at these rates."""
         s = self.settings
         timing = Timing(s.snn_rate, s.init_rate)
-        test = sequences("test", s.snn_rate)
+        test = test_sequences(s.snn_rate, clips=SHOWN_CLIPS)
         s.param.sequence.bounds = (0, test.frames.shape[0] - 1)
         count = len(test.window_starts(timing.steps_per_window))
         last = count * timing.steps_per_window - 1
@@ -105,11 +112,11 @@ class HybridPage(Page):
         """The last 50 ms of events under the true and the predicted skeleton at one step (a
         live view: the player's step replays the cached run)."""
         snn_rate, init_rate = setting.snn_rate_hz, setting.init_rate_hz
-        result = study_run(model, snn_rate, init_rate)
+        result = shown_run(model, snn_rate, init_rate)
         times, uv, true, errors = self._flat(result, sequence)
         step = min(step, len(times) - 1)
         end = int(round(times[step] * snn_rate / 1000))  # boundary at the end of this step
-        frames = sequences("test", snn_rate).frames
+        frames = test_sequences(snn_rate, clips=SHOWN_CLIPS).frames
         shown = frames[sequence, end - EVENTS_SHOWN_MS * snn_rate // 1000:end].sum(0).numpy()
         height = shown.shape[-2]
         # rows are stored bottom-up; the one array goes as one binary buffer, the few joint
@@ -125,8 +132,8 @@ class HybridPage(Page):
 
     def error_in_time(self, setting: HybridSetting, model, sequence):
         snn_rate, init_rate = setting.snn_rate_hz, setting.init_rate_hz
-        reference = study_run("ann_high_rate", snn_rate, init_rate)
-        result = study_run(model, snn_rate, init_rate)
+        reference = shown_run("ann_high_rate", snn_rate, init_rate)
+        result = shown_run(model, snn_rate, init_rate)
         times, _, _, errors = self._flat(result, sequence)
         _, _, _, ref = self._flat(reference, sequence)
         return hv.Overlay([
@@ -143,7 +150,7 @@ class HybridPage(Page):
         kinds = ("ann_high_rate", "ann_held", *PREPARED[snn_rate])
         curves = []
         for kind in kinds:
-            errors = study_run(kind, snn_rate, init_rate).errors_2d.mean((0, 1)).numpy()
+            errors = shown_run(kind, snn_rate, init_rate).errors_2d.mean((0, 1)).numpy()
             curves.append(hv.Curve((np.arange(1, len(errors) + 1), errors), "step inside the window",
                                    "MPJPE 2D (px)", label=LABELS[kind]))
         return hv.Overlay(curves).opts(
@@ -180,7 +187,7 @@ class HybridPage(Page):
 
     def energy(self, setting: HybridSetting, model, device):
         snn_rate, init_rate = setting.snn_rate_hz, setting.init_rate_hz
-        totals = {kind: study_run(kind, snn_rate, init_rate).energy
+        totals = {kind: shown_run(kind, snn_rate, init_rate).energy
                   for kind in dict.fromkeys((model, "ann_high_rate"))}
         rows = [(target, LABELS[kind], sum(parts.values()))
                 for kind, energy in totals.items() for target, parts in energy.items()]
@@ -196,7 +203,7 @@ class HybridPage(Page):
 
     def breakdown(self, setting: HybridSetting, model, device):
         snn_rate, init_rate = setting.snn_rate_hz, setting.init_rate_hz
-        parts = study_run(model, snn_rate, init_rate).energy[device]
+        parts = shown_run(model, snn_rate, init_rate).energy[device]
         return hv.Bars([(k, v) for k, v in parts.items()], "part", "watts").opts(
             title=f"{LABELS[model]} on {device}: where the energy goes", responsive=True,
             min_height=240, shared_axes=False, ylabel="W")
