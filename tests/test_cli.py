@@ -159,10 +159,10 @@ def four_test_clips(monkeypatch):
         return seqs.select(np.flatnonzero(seqs.clip < 4)) if split == "test" else seqs
 
     monkeypatch.setattr(hybrid_study, "sequences", first_clips)
-    for cached in (hybrid_study.study_run, hybrid_study.test_sequences):
+    for cached in (hybrid_study._study_run, hybrid_study._test_sequences):
         cached.cache_clear()
     yield
-    for cached in (hybrid_study.study_run, hybrid_study.test_sequences):
+    for cached in (hybrid_study._study_run, hybrid_study._test_sequences):
         cached.cache_clear()
 
 

@@ -59,7 +59,7 @@ TINY = {
 # what each process keeps between runs: cleared, so that the second run recomputes everything
 CACHES = (early_exit_study.base_run, rcs_study.alpha_run, msat_study.prepared,
           msat_study.confidences, iir_study.study, iir_deep_study.study, hybrid_study.sequences,
-          hybrid_study.test_sequences, hybrid_study.study_run)
+          hybrid_study._test_sequences, hybrid_study._study_run)
 SAMPLES = 40  # per split: a tiny budget (the studies' models are the shipped ones)
 
 

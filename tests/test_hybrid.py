@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from workbench.datasets.stick_figure import camera_matrices, project, skeleton
 from workbench.errors import WorkbenchError
@@ -131,15 +132,51 @@ def test_training_lowers_the_loss(seqs):
     assert history["loss"][-1] < history["loss"][0]
 
 
-def test_training_windows_overlap_and_the_snn_trains_with_the_arctan_surrogate(seqs):
+def test_training_windows_overlap(seqs):
     config = HybridConfig()
-    stride = config.window_stride_ms * 100 // 1000  # bins at 100 Hz
-    assert 0 < stride < Timing().steps_per_window  # windows of 100 ms every 20 ms: they overlap
+    stride = config.window_stride(100)  # bins at 100 Hz
+    assert 0 < stride < Timing().steps_per_window  # windows of 100 ms every 50 ms: they overlap
     pairs = _windows(seqs, 10, stride)
     starts = pairs[pairs[:, 0] == 0, 1]
     assert starts[0] == 10 and (starts.diff() == stride).all() and starts[-1] + 10 < BINS
-    net = HybridPose(PoseANN(), Timing(), channels=config.channels, surrogate=config.surrogate)
-    assert {(c.surrogate, c.alpha) for c in net.snn.cells().values()} == {("atan", 2.0)}
+    with pytest.raises(WorkbenchError, match="whole number of SNN bins"):
+        HybridConfig(window_stride_ms=7)  # 1.4 bins at 200 Hz
+
+
+@pytest.mark.parametrize("rate", [100, 200])
+def test_load_variant_trains_the_configured_snn(rate, monkeypatch):
+    """What ``load_variant`` hands to training (nothing is trained here): the arctan surrogate,
+    the configured widths, overlapping windows at the rate's stride, the epochs and ρ."""
+    from workbench.methods import hybrid_study
+
+    calls = []
+
+    def built(name, key, build, train):
+        module = build()
+        train(module)
+        return module, {}
+
+    def recorded(model, seqs, epochs, rho, lr, stride, seed, progress):
+        calls.append({"epochs": epochs, "rho": rho, "lr": lr, "stride": stride,
+                      "cells": {(c.surrogate, c.alpha) for c in model.snn.cells().values()},
+                      "widths": [next(m for m in s.ops if isinstance(m, nn.Conv2d)).out_channels
+                                 for s in model.snn.stages[:-1]]})
+        return {"loss": [0.0]}
+
+    monkeypatch.setattr(hybrid_study, "_load_or_train", built)
+    monkeypatch.setattr(hybrid_study, "train_ann", lambda *a, **k: {"loss": [0.0]})
+    monkeypatch.setattr(hybrid_study, "train_hybrid", recorded)
+    monkeypatch.setattr(hybrid_study, "sequences", lambda *a, **k: None)
+    config = HybridConfig()
+    hybrid_study.load_variant("hybrid", rate, config, progress=False)
+    last = calls[-1]  # (at 200 Hz, after the 100 Hz variant it starts from)
+    assert last["cells"] == {config.surrogate} == {("atan", 2.0)}
+    narrow, wide = config.channels
+    assert last["widths"] == [narrow, wide, wide, narrow]
+    assert last["stride"] == config.window_stride(rate) == 5 * rate // 100
+    assert last["rho"] == config.rho and last["lr"] == config.snn_lr
+    assert last["epochs"] == (config.snn_epochs if rate == 100 else config.snn_finetune_epochs)
+    assert len(calls) == (1 if rate == 100 else 2)
 
 
 def test_gap_recovered_reads_between_the_held_and_the_fast_ann():

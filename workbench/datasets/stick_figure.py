@@ -34,7 +34,7 @@ LABEL_EVERY_US = 10_000
 @dataclass(frozen=True)
 class StickFigureConfig:
     """Clips of ``duration_ms`` at ``dt_us`` resolution; camera azimuths in degrees. 150 + 30
-    clips of 2 s, as methods.md §1.5 suggests (≈ 3,000 training windows of 100 ms per view)."""
+    clips of 2 s, as methods.md §1.5 suggests."""
 
     n_train: int = 150
     n_test: int = 30
