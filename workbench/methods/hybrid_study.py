@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -254,12 +254,12 @@ class PoseRun:
         """The membrane jump at an initialization, averaged over the layers."""
         return None if self.state_jumps is None else float(np.mean(list(self.state_jumps.values())))
 
-    @property
+    @cached_property
     def errors_2d(self) -> Tensor:
-        """MPJPE in pixels, [S, nW, W]."""
+        """MPJPE in pixels, [S, nW, W] (computed once: the page's player reads it every step)."""
         return mpjpe(self.uv, self.true_uv)
 
-    @property
+    @cached_property
     def errors_3d(self) -> Tensor:
         """MPJPE in metres, [clips, nW, W]."""
         return mpjpe(self.xyz, self.true_xyz)
