@@ -156,10 +156,11 @@ stored = stored_verdicts("hybrid")
 display(Markdown(stored.origin), stored.styled())
 
 # %% [markdown]
-# Where "within 15 % of the ANN at the SNN's rate" is inconclusive, the error-per-step figure
-# above shows why: the hybrid starts each window at the ANN's error (the ANN has just set its
-# state) and drifts upward until the next initialization. It starts inside the bound and ends
-# outside it, so its mean over the window lands near the bound, and the seed decides the side.
+# Whether the hybrid stays "within 15 %" of the ANN at the SNN's rate depends on where in the
+# window you look: it starts each window at about the ANN's error (the ANN has just set its
+# state) and drifts upward until the next initialization, so its mean over the window sits
+# between its first and last step. The window mean is what the claim judges; the figure above
+# shows the drift, and the cell below puts both ends beside the claim's bound.
 
 # %%
 [bound] = [c.threshold for c in load_claims() if c.id == "hybrid-error"]
@@ -168,7 +169,7 @@ hybrid_steps = results["hybrid"].errors_2d.mean((0, 1))
 print(f"hybrid / ANN at 100 Hz: step 1 {float(hybrid_steps[0]) / ann_px:.2f}x, last step "
       f"{float(hybrid_steps[-1]) / ann_px:.2f}x, window mean "
       f"{float(hybrid_steps.mean()) / ann_px:.2f}x (bound {bound:g}x)")
-assert float(hybrid_steps[0]) < bound * ann_px < float(hybrid_steps[-1])
+assert float(hybrid_steps[0]) < float(hybrid_steps.mean()) < float(hybrid_steps[-1])  # the drift
 
 # %% [markdown]
 # One frame of a test sequence: events (red ON, blue OFF), true skeleton and the hybrid's.
