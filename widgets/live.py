@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import panel as pn
 from bokeh.models import ColumnDataSource, FactorRange, LinearColorMapper, Range1d
 from bokeh.palettes import RdBu11
@@ -201,7 +202,8 @@ def energy_bars() -> LiveFigure:
 def energy_bars_frame(summary, title: str) -> Frame:
     """An :func:`energy_bars` frame of :meth:`workbench.energy.EnergyReport.summary` rows."""
     joules = summary.joules_per_inference.to_numpy(float)
-    ratio = summary.query("model == 'snn'").set_index("device")["snn_to_ann"]
+    snn = summary.model == "snn"
+    ratio = pd.Series(summary.snn_to_ann[snn].to_numpy(), index=summary.device[snn])
     positive = joules[joules > 0]
     low, high = (positive.min() / 3, positive.max() * 3) if len(positive) else (1e-12, 1.0)
     factors = list(zip(summary.device, summary.model, strict=True))
