@@ -31,12 +31,15 @@ def _same(a: Any, b: Any) -> bool:
 
 def _last_one(report: Callable[..., EnergyReport]) -> Callable[..., EnergyReport]:
     """``report`` remembering its last call: the views of one change ask for the same report."""
-    last: list = []
+    last: list[tuple[tuple, EnergyReport]] = []  # one (arguments, report), replaced whole
 
     def remembered(*args: Any) -> EnergyReport:
-        if not (last and _same(last[0], args)):
-            last[:] = [args, report(*args)]
-        return last[1]
+        kept = last[-1] if last else None  # read once: another thread may replace it
+        if kept is not None and _same(kept[0], args):
+            return kept[1]
+        made = report(*args)
+        last[:] = [(args, made)]
+        return made
 
     return remembered
 
