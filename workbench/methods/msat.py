@@ -190,16 +190,18 @@ class SINObserver:
     neurons the paired ANN leaves inactive (the SIN error). ``sin[cell]``, ``total[cell]``: [T]."""
 
     def __init__(self, inactive: dict[str, Tensor], T: int) -> None:
-        self.inactive = inactive
         # flat 0/1 masks: a step's SIN count is one dot product, no [B, N] temporary (spike
-        # counts are whole numbers, exact in float32 in any summation order)
-        self._masks = {name: m.flatten().float() for name, m in inactive.items()}
+        # counts are whole numbers: exact in any summation order below 2^24 per step in float32)
+        self._masks = {name: m.flatten() for name, m in inactive.items()}
         self.sin = {name: torch.zeros(T) for name in inactive}
         self.total = {name: torch.zeros(T) for name in inactive}
 
     def __call__(self, t: int, name: str, spikes: Tensor, state: object) -> None:
         flat = spikes.detach().reshape(-1)
-        self.sin[name][t] = float(torch.dot(flat, self._masks[name]))
+        mask = self._masks[name]
+        if mask.dtype != flat.dtype:  # once, in the spikes' dtype
+            mask = self._masks[name] = mask.to(flat.dtype)
+        self.sin[name][t] = float(torch.dot(flat, mask))
         self.total[name][t] = float(flat.sum())
 
     def fraction(self) -> dict[str, Tensor]:
