@@ -19,12 +19,12 @@ from workbench.energy import EnergyReport
 OPS = ("mac", "synop", "neuron", "memory")  # the op kinds of EnergyReport.layers
 
 
-def _same(a: Any, b: Any) -> bool:
+def _same_arguments(a: Any, b: Any) -> bool:
     """The same argument: one object, or equal plain values (numbers, text, their tuples)."""
     if a is b:
         return True
     if isinstance(a, tuple) and isinstance(b, tuple):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+        return len(a) == len(b) and all(_same_arguments(x, y) for x, y in zip(a, b, strict=True))
     plain = (int, float, str, bool, type(None))
     return isinstance(a, plain) and isinstance(b, plain) and type(a) is type(b) and a == b
 
@@ -35,7 +35,7 @@ def _last_one(report: Callable[..., EnergyReport]) -> Callable[..., EnergyReport
 
     def remembered(*args: Any) -> EnergyReport:
         kept = last[-1] if last else None  # read once: another thread may replace it
-        if kept is not None and _same(kept[0], args):
+        if kept is not None and _same_arguments(kept[0], args):
             return kept[1]
         made = report(*args)
         last[:] = [(args, made)]
