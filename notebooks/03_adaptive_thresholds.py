@@ -133,11 +133,15 @@ msat_study.rows(result)
 
 # %% [markdown]
 # With both terms off, the policy is exactly the constant-threshold neuron (a test checks it):
-# MSAT is one policy plugged into the same IF cell, not a second neuron model.
+# MSAT is one policy plugged into the same IF cell, not a second neuron model. Here the spikes
+# are identical; the readout agrees to float rounding only: the plain cell's sparse 0/1 spikes
+# reach the last Linear through a sparse product (only the spiking inputs' weight columns are
+# added), the policy cell's charges s·θ through the dense one: the same terms in another order.
 
 # %%
-same = simulate(with_policy(snn, "constant"), x[:16], 8).readout
-assert torch.equal(same, simulate(snn, x[:16], 8).readout)
+same, plain = simulate(with_policy(snn, "constant"), x[:16], 8), simulate(snn, x[:16], 8)
+assert all(torch.equal(same.spike_counts[n], plain.spike_counts[n]) for n in plain.spike_counts)
+assert torch.allclose(same.readout, plain.readout, rtol=1e-5, atol=1e-5)
 
 # %% [markdown]
 # ## What the stored reproductions say

@@ -1,5 +1,7 @@
 """Conversion and training on the embedded digits."""
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -103,6 +105,25 @@ def test_training_is_seeded(digits):
         return model[1].weight.detach().clone()
 
     assert torch.equal(run(), run())
+
+
+def test_lr_decay_anneals_the_learning_rate_to_zero_along_a_cosine(digits, monkeypatch):
+    seen = []
+    step = torch.optim.Adam.step
+
+    def recorded(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", recorded)
+    x, y = digits["train"].x[:100], digits["train"].y[:100]  # 2 batches of 64 per epoch
+    fit(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), (x, y), epochs=3, lr=0.1,
+        lr_decay=True, progress=False)
+    expected = [0.05 * (1 + math.cos(math.pi * i / 6)) for i in range(6)]
+    assert seen == pytest.approx(expected)  # 0.1 at the first batch, near 0 at the last
+    seen.clear()
+    fit(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), (x, y), epochs=3, lr=0.1, progress=False)
+    assert seen == [0.1] * 6  # without it: constant
 
 
 class CustomBlock(nn.Module):

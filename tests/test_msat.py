@@ -44,6 +44,27 @@ def test_threshold_falls_with_strong_input():
     assert theta[0, 0] > theta[0, 1] > theta[0, 2]
 
 
+@pytest.mark.parametrize("use_dtt, use_det", [(True, True), (True, False), (False, True)])
+@pytest.mark.parametrize("constants", [PUBLISHED, MSATConstants(0.7, 2.0, 0.3, 1.5, 3.0, 0.05)])
+def test_threshold_is_the_papers_equation(constants, use_dtt, use_det):
+    """θ_t = θ_max·sigmoid(τ_mp·[α·d + V_T + k_a·ln(1 + exp(d/k_i))] + τ_rd·exp(−x/C)),
+    d = m_{t−1} − m̄_t, V_T = −θ_max, floored at 5 % of θ_max (float64 by the book)."""
+    c, theta_max, base = constants, 1.3, torch.tensor(0.8)
+    policy = MultiStageThreshold(c, use_dtt, use_det, theta_max=theta_max)
+    gen = torch.Generator().manual_seed(0)
+    v_prev, x = torch.randn(500, generator=gen) * 3, torch.randn(500, generator=gen) * 4
+    state = MSATState(torch.randn(500, generator=gen) * 5, 7, None)
+    d = v_prev.double() - state.potential_sum.double() / 7
+    drive = torch.zeros_like(d)
+    if use_dtt:
+        drive += c.tau_mp * (c.alpha * d - theta_max + c.k_a * torch.log1p(torch.exp(d / c.k_i)))
+    if use_det:
+        drive += c.tau_rd * torch.exp((-x.double() / c.C).clamp(max=30.0))
+    expected = theta_max * 0.8 * torch.sigmoid(drive).clamp(min=0.05)
+    theta = policy.threshold(base, v_prev, x, state)
+    assert torch.allclose(theta.double(), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_first_step_uses_theta_max():
     policy = MultiStageThreshold(theta_max=1.0)
     theta = policy.threshold(BASE, torch.zeros(2, 3), torch.rand(2, 3), policy.initial_state(

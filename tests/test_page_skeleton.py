@@ -152,6 +152,27 @@ def test_worker_cancels_a_running_job_and_delivers_nothing_after_close():
         worker.submit(work, delivered.append, delivered.append)
 
 
+def test_a_first_answer_is_shown_only_while_its_request_is_the_newest():
+    shown, release = [], {1: threading.Event(), 2: threading.Event()}
+    worker = Worker(lambda apply: apply())
+
+    def work(name):
+        def run(job):
+            job.partial(f"{name}: first")
+            assert release[name].wait(30)
+            job.partial(f"{name}: second")  # superseded by then for request 1: dropped
+            return f"{name}: whole"
+        return run
+
+    worker.submit(work(1), shown.append, shown.append, partial=lambda v: shown.append(f"({v})"))
+    worker.submit(work(2), shown.append, shown.append, partial=lambda v: shown.append(f"({v})"))
+    release[1].set()
+    release[2].set()
+    worker.wait()
+    assert shown == ["(1: first)", "(2: first)", "(2: second)", "2: whole"] or \
+        shown == ["(2: first)", "(2: second)", "2: whole"]  # 1 may be cancelled before it starts
+
+
 def test_a_closed_session_frees_its_pages_worker():
     class Context:  # what the Bokeh server gives a session's document
         request = SimpleNamespace(arguments={})

@@ -6,6 +6,7 @@ event data for minutes on a fresh cache: its check is the Chromium smoke test.)"
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 import holoviews as hv
 import numpy as np
@@ -131,14 +132,14 @@ def test_a_failing_worker_shows_an_error_on_its_page_only(basics, monkeypatch):
 
 
 def test_msat_knobs_set_the_setting_and_the_views():
-    from widgets.pages.msat import MSATPage, mode_run, sample_run
+    from widgets.pages.msat import FIRST_T, MAX_T, MSATPage, Shown, mode_run, sample_run
     from workbench.methods import msat_study
 
     page = MSATPage(mode="constant", threshold_scale=1.2, timesteps=8, sample=3)
     setting = page.setting()
     assert (setting.mode, setting.threshold_scale, setting.spike_confidence) == \
         ("constant", 1.2, False)
-    assert page.result == setting
+    assert page.result == Shown(setting, MAX_T)
     y = msat_study.prepared().splits["test"][1]
     assert page.settings.param.sample.bounds == (0, len(y) - 1)
     run = msat_study.run(setting)  # the study's own run of the setting shown
@@ -146,11 +147,26 @@ def test_msat_knobs_set_the_setting_and_the_views():
     assert np.allclose(drawn, run.accuracy[0, :len(drawn)].numpy())
     assert live_title(page, "Accuracy vs T, constant (θ×1.2").endswith(
         f"{float(run.accuracy[0, 7]):.3f} at T=8")
-    raster = live_shown(page, "Spike raster, constant: sample 3, T=8")[0]  # live, from the knobs
+    raster = live_shown(page, f"Spike raster, constant (θ×1.2, v₀ {setting.initial}): sample 3, T=8")[0]
     recorded = sample_run(page._candidate(setting), False, 3).until(8)
     assert len(raster["timestep"]) == int(recorded.spikes_per_sample()[0]) > 0
     _, _, net = mode_run(page._candidate(setting), False)
     assert not any(m.training for m in net.modules())  # shared by every session: read-only
+    # served, a new setting shows its first FIRST_T steps before the whole run
+    page.settings.param.update(timesteps=40, threshold_scale=1.25)
+    request, first = page.request(), []
+    job = SimpleNamespace(partial=first.append, progress=lambda *a: None)
+    assert page.compute(request, job) == Shown(request, MAX_T)
+    assert first == [Shown(request, FIRST_T)]
+    page._show(first[0])  # what the session sees meanwhile
+    drawn = live_shown(page, "Accuracy vs T, constant (θ×1.25")["setting"]["y"]
+    whole = mode_run(page._candidate(request), False)[0].accuracy_curve(y)
+    # the same steps (a layer call on other row counts may round a membrane differently)
+    assert len(drawn) == FIRST_T and np.abs(drawn - whole[:FIRST_T].numpy()).max() <= 1 / len(y)
+    assert live_title(page, "Accuracy vs T, constant (θ×1.25").endswith(
+        f"T=40 pending (T ≤ {FIRST_T} so far)")
+    assert page.compute(request, job) == Shown(request, MAX_T)  # both runs cached now
+    assert first == [Shown(request, FIRST_T)] * 2
 
 
 def test_iir_knobs_set_the_setting_and_the_views():

@@ -299,6 +299,15 @@ def test_an_observer_sees_in_blocks_what_it_sees_step_by_step(monkeypatch):
     assert torch.equal(run.readout, reference.readout)
 
 
+def test_an_observer_beside_stop_steps_sees_only_the_samples_still_running():
+    net = conv_net(CELLS["IF soft reset"])
+    stops = torch.tensor([12, 3, 1, 7, 4, 12])
+    seen = []
+    simulate(net, dyadic_inputs(6, 1, 8, 8), 12, stop=stops,
+             observe=lambda t, name, z, state: seen.append((t, z.shape[0])))
+    assert seen == [(t, int((stops > t).sum())) for t in range(12) for _ in ("spike1", "spike2")]
+
+
 @pytest.mark.parametrize("stop_step, fails", [(2, False), (3, True)])
 def test_a_membrane_overflowing_after_its_sample_stopped_is_no_error(stop_step, fails):
     """Inside a block a stopped sample runs on to the block's end; what it computes after its

@@ -21,7 +21,7 @@ from bokeh.models import ColumnDataSource, FactorRange, LinearColorMapper, Range
 from bokeh.palettes import RdBu11
 from bokeh.plotting import figure
 
-from widgets.plots import raster_columns
+from widgets.plots import MODEL_COLOURS, energy_columns, raster_columns
 from workbench.errors import WorkbenchError
 
 Columns = Mapping[str, Sequence]
@@ -180,9 +180,6 @@ def accuracy_frame(title: str, curves: Mapping[str, Sequence[float]], marker: in
     return Frame(title, sources, ranges={"x": (0.5, T + 0.5)})
 
 
-MODEL_COLOURS = {"snn": "#1f77b4", "ann": "#aaaaaa"}
-
-
 def energy_bars() -> LiveFigure:
     """Joules per inference of the SNN and its ANN on every device, log axis: source ``bars``
     with columns ``x`` ((device, model) factors), ``top``, ``bottom`` (the axis floor: a log
@@ -200,16 +197,12 @@ def energy_bars() -> LiveFigure:
 
 def energy_bars_frame(summary, title: str) -> Frame:
     """An :func:`energy_bars` frame of :meth:`workbench.energy.EnergyReport.summary` rows."""
-    joules = summary.joules_per_inference.to_numpy(float)
-    ratio = summary.query("model == 'snn'").set_index("device")["snn_to_ann"]
-    positive = joules[joules > 0]
-    low, high = (positive.min() / 3, positive.max() * 3) if len(positive) else (1e-12, 1.0)
-    factors = list(zip(summary.device, summary.model, strict=True))
+    columns, (low, high) = energy_columns(summary)
+    factors = list(zip(columns["device"], columns["model"], strict=True))
     return Frame(title, {"bars": {
-        "x": factors, "top": joules.clip(min=low), "bottom": np.full(len(joules), low),
-        "color": [MODEL_COLOURS.get(m, "#1f77b4") for m in summary.model],
-        "charged_on": list(summary.charged_on),
-        "snn_to_ann": summary.device.map(ratio).to_numpy(float)}},
+        "x": factors, "top": columns["joules"], "bottom": np.full(len(factors), low),
+        "color": [MODEL_COLOURS.get(m, MODEL_COLOURS["snn"]) for m in columns["model"]],
+        "charged_on": list(columns["charged_on"]), "snn_to_ann": columns["snn_to_ann"]}},
         factors=factors, ranges={"y": (float(low), float(high))})
 
 

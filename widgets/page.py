@@ -168,7 +168,8 @@ class Page(pn.viewable.Viewer):
     def run(self, work: Callable[[Job], Any], show: Callable[[Any], None],
             progress_text: str = "Recomputing…") -> int:
         """Run ``work`` as the page's newest request; ``show`` its value (on the session's
-        event loop) unless a newer request came. The request's generation."""
+        event loop) unless a newer request came, and any first answer it hands over with
+        ``job.partial`` meanwhile (the status line stays). The request's generation."""
         self.alert.visible = False
         self.busy = True
         self.status.object = f"*{progress_text}*"
@@ -182,7 +183,7 @@ class Page(pn.viewable.Viewer):
             self.alert.param.update(object=f"**This page could not update:** {error}",
                                     visible=True)
 
-        return self.worker.submit(work, shown, failed, self._progressed)
+        return self.worker.submit(work, shown, failed, self._progressed, partial=show)
 
     def _progressed(self, done: int, total: int, text: str) -> None:
         self.progress.param.update(max=max(total, 1), value=min(done, total), visible=True)

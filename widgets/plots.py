@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import holoviews as hv
 import numpy as np
+import pandas as pd
 import torch
 from torch import Tensor
 
@@ -112,21 +113,37 @@ def most_active(trajectory: Trajectory, layer: str, sample: int = 0, k: int = 3)
     return counts.argsort(descending=True)[:k].tolist()
 
 
+MODEL_COLOURS = {"snn": "#1f77b4", "ann": "#aaaaaa"}
+
+
+def energy_columns(summary) -> tuple[dict[str, np.ndarray], tuple[float, float]]:
+    """The energy bars' data from :meth:`workbench.energy.EnergyReport.summary` rows: columns
+    ``device``, ``model``, ``joules`` (at least the floor), ``charged_on`` and each device's
+    ``snn_to_ann`` ratio, and the log axis' (floor, ceiling): a third below the smallest
+    positive value, three times the largest (a log axis has no zero)."""
+    joules = summary.joules_per_inference.to_numpy(float)
+    snn = (summary.model == "snn").to_numpy()
+    ratio = dict(zip(summary.device[snn], summary.snn_to_ann[snn], strict=True))
+    positive = joules[joules > 0]
+    low, high = (positive.min() / 3, positive.max() * 3) if len(positive) else (1e-12, 1.0)
+    return {"device": summary.device.to_numpy(), "model": summary.model.to_numpy(),
+            "joules": joules.clip(min=low), "charged_on": summary.charged_on.to_numpy(),
+            "snn_to_ann": np.array([ratio[d] for d in summary.device], dtype=float)}, (low, high)
+
+
 def energy_bars(summary, title: str = "Energy per inference") -> hv.Bars:
     """Joules per inference of the SNN and its ANN on every device (log scale), from
     :meth:`workbench.energy.EnergyReport.summary`; hover shows the SNN/ANN ratio."""
-    data = summary[["device", "model", "joules_per_inference", "charged_on"]].copy()
-    ratio = summary.set_index("device").query("model == 'snn'")["snn_to_ann"]
-    data["snn_to_ann"] = data["device"].map(ratio)
-    low, high = data["joules_per_inference"].min(), data["joules_per_inference"].max()
+    columns, (low, high) = energy_columns(summary)
+    data = pd.DataFrame(columns).rename(columns={"joules": "joules_per_inference"})
     # on a log axis the bars start at the value dimension's lower range (else at 0.01 J)
     return hv.Bars(data, kdims=["device", "model"],
                    vdims=["joules_per_inference", "charged_on", "snn_to_ann"]).redim.range(
-        joules_per_inference=(low / 3, high * 3)).opts(
+        joules_per_inference=(low, high)).opts(
         title=title, logy=True, ylabel="J per inference (log)",
         responsive=True, min_height=300,
         tools=["hover"], xrotation=30, multi_level=True, shared_axes=False, framewise=True,
-        color=hv.dim("model").categorize({"snn": "#1f77b4", "ann": "#aaaaaa"}))
+        color=hv.dim("model").categorize(MODEL_COLOURS))
 
 
 def energy_by_layer(layers, device: str, title: str | None = None) -> hv.Bars:

@@ -3,7 +3,8 @@
 Every request gets a generation number; a new request cancels the pending one (cooperatively:
 a running job sees ``job.cancelled()``), and only the newest request's outcome is handed to
 the page, through ``deliver`` (the page's session event loop when served). An older outcome
-that finishes later is dropped: a stale result is never painted.
+that finishes later is dropped: a stale result is never painted. A job may hand over a first
+answer before its final one (``job.partial``), under the same rule.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Job:
-    """What a running request may ask: whether a newer one superseded it, and how to report
-    its progress (``done`` of ``total`` steps, shown only while it is the newest)."""
+    """What a running request may ask: whether a newer one superseded it, how to report its
+    progress (``done`` of ``total`` steps) and how to hand over a first answer before the
+    whole one (``partial``); both are shown only while it is the newest."""
 
     generation: int
     report: Callable[[int, int, str], None]
+    first_answer: Callable[[Any], None] = lambda value: None
     stop: threading.Event = field(default_factory=threading.Event)
 
     def cancelled(self) -> bool:
@@ -30,6 +33,10 @@ class Job:
 
     def progress(self, done: int, total: int, text: str = "") -> None:
         self.report(done, total, text)
+
+    def partial(self, value: Any) -> None:
+        """Show ``value`` now as the page's result; the request goes on to its final one."""
+        self.first_answer(value)
 
 
 class Worker:
@@ -59,8 +66,10 @@ class Worker:
 
     def submit(self, work: Callable[[Job], Any], show: Callable[[Any], None],
                fail: Callable[[BaseException], None],
-               progress: Callable[[int, int, str], None] | None = None) -> int:
-        """Start ``work`` as the newest request (cancelling the previous one); its generation."""
+               progress: Callable[[int, int, str], None] | None = None,
+               partial: Callable[[Any], None] | None = None) -> int:
+        """Start ``work`` as the newest request (cancelling the previous one); its generation.
+        ``partial`` shows a first answer (default: ``show``)."""
         with self._lock:
             if self._closed:
                 raise RuntimeError(f"the {self._name} page's worker is closed")
@@ -75,7 +84,10 @@ class Worker:
                     self._deliver(lambda: self._if_newest(generation,
                                                           lambda: progress(done, total, text)))
 
-            self._job = Job(generation, report)
+            def first_answer(value: Any) -> None:
+                self._deliver(lambda: self._if_newest(generation, lambda: (partial or show)(value)))
+
+            self._job = Job(generation, report, first_answer)
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"{self._name}-worker")
             self._future = self._pool.submit(self._run, self._job, work, show, fail)

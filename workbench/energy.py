@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,10 +175,19 @@ def snn_ops(trajectory: Trajectory) -> dict[str, LayerOps]:
     return layers
 
 
-@torch.no_grad()
+_ANN_OPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def ann_ops(net: SpikingNetwork) -> dict[str, LayerOps]:
     """Per-layer op counts of the same layers run once as an ANN: dense MACs, one activation
-    per neuron."""
+    per neuron (counted once per network: they depend on its layers' shapes only)."""
+    if net not in _ANN_OPS:
+        _ANN_OPS[net] = _count_ann_ops(net)
+    return dict(_ANN_OPS[net])
+
+
+@torch.no_grad()
+def _count_ann_ops(net: SpikingNetwork) -> dict[str, LayerOps]:
     layers, shape = {}, net.input_shape
     device = next(net.parameters()).device
     for stage in net.stages:

@@ -19,7 +19,6 @@ sample's later steps and drops it after the block.
 
 from __future__ import annotations
 
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -251,21 +250,6 @@ SPARSE_DENSITY = 0.1
 columns of the active inputs only (a sparse × dense product) instead of a dense GEMM."""
 
 
-_COLUMNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _columns(linear: nn.Linear) -> Tensor:
-    """The layer's weight transposed and contiguous [in, out] (a sparse product reads it a row
-    per active input), kept until the weight changes."""
-    weight = linear.weight
-    tag = (weight._version, weight.data_ptr(), weight.device)
-    kept = _COLUMNS.get(linear)
-    if kept is None or kept[0] != tag:
-        kept = (tag, weight.detach().t().contiguous())
-        _COLUMNS[linear] = kept
-    return kept[1]
-
-
 def _passes_on(module: nn.Module) -> bool:
     """Whether ``module`` only flattens [B, ...] to [B, N] or returns its input (an identity,
     a dropout in eval mode): a network with or without it takes the same path."""
@@ -299,7 +283,10 @@ def _ops_on_spikes(ops: nn.Sequential, spikes: Tensor, counts: Tensor) -> Tensor
             isinstance(m, nn.Flatten) for m in ops[:lead]))
             and spikes.device.type == "cpu"
             and float(counts.sum()) < SPARSE_DENSITY * spikes.numel()):
-        out = torch.sparse.mm(spikes.flatten(1).to_sparse(), _columns(linear))
+        # the weight as [in, out] rows, contiguous: a sparse product reads one row per active
+        # input (from the transposed view it is ~25× slower); the copy costs ~1 % of the product
+        columns = linear.weight.detach().t().contiguous()
+        out = torch.sparse.mm(spikes.flatten(1).to_sparse(), columns)
         if linear.bias is not None:
             out.add_(linear.bias)
         return ops[lead + 1:](out)
@@ -457,14 +444,16 @@ times this: a stage's input, output and spikes live at once). A CPU gains little
 step for every step it adds."""
 
 
-def _blockable(net: SpikingNetwork, stop, check_steps: bool) -> bool:
+def _blockable(net: SpikingNetwork, stop, observe: Observer | None, check_steps: bool) -> bool:
     """Whether the run may evaluate several timesteps per layer call: nothing reads the readout
     between steps (no stop rule or step-wise check; an observer only reads a cell's spikes and
-    state, which a block produces step by step as well), and every stage treats
+    state, which a block produces step by step as well, but not beside precomputed stop steps:
+    inside a block a stopped sample runs on to the block's end, and an observer would see
+    those steps), and every stage treats
     the k·B rows of a block as it treats the B rows of each step (no dropout or batch-norm
     statistics in training mode, no time-shared mask to draw, no hooks that would see k·B
     rows)."""
-    return (not callable(stop) and not check_steps
+    return (not callable(stop) and not check_steps and (observe is None or stop is None)
             and all(_repeatable(stage.ops) for stage in net.stages)
             and not any(m.training and m.p > 0 for m in net.modules()
                         if isinstance(m, TimeSharedDropout)))
@@ -501,7 +490,7 @@ def _run(net, inputs, T, static, B, device, record, init_state, stop, stop_steps
     rec = {k: ([], [], []) for k in record}  # per step
     recorded_neurons, shapes, macs, analog, fanouts = {}, {}, {}, (), {}  # (shapes: per cell)
     uniform: dict[int, float | None] = {}  # a stage whose every input drives as many synapses
-    blocked = _blockable(net, stop, check_steps)
+    blocked = _blockable(net, stop, observe, check_steps)
 
     # Without autograd or an observer nobody else holds a membrane, so the constant-θ cells
     # update theirs in place (SpikingCell.step_); others take the general forward.

@@ -47,6 +47,11 @@ OUTPUTS = ("spike", "charge")
 THRESHOLD_FLOOR = 1e-4  # θ never goes below this (trainable θ, adaptive policies)
 
 
+def _shown(theta: Tensor) -> str:
+    """A threshold for a module's repr: its value, or its shape when it is per neuron."""
+    return f"{theta.item():.4g}" if theta.numel() == 1 else f"per-neuron{tuple(theta.shape)}"
+
+
 class _ArcTanSpike(torch.autograd.Function):
     """Θ(x) forward; ``(α/2) / (1 + (π/2·α·x)²)`` backward (SpikingJelly's ``ATan``)."""
 
@@ -174,9 +179,8 @@ class SpikingCell(nn.Module):
         self._integrate_only = not trainable_leak and bool((lam == 1).all())  # IF: skip λ·v
 
     def extra_repr(self) -> str:
-        theta = self.threshold
-        shown = f"{theta.item():.4g}" if theta.numel() == 1 else f"per-neuron{tuple(theta.shape)}"
-        return (f"threshold={shown}, leak={self.leak.mean().item():.3g}, reset={self.reset}, "
+        return (f"threshold={_shown(self.threshold)}, leak={self.leak.mean().item():.3g}, "
+                f"reset={self.reset}, "
                 f"surrogate={self.surrogate}, initial={self.initial}, output={self.output}")
 
     @torch.no_grad()
@@ -284,7 +288,7 @@ class LIFBoxLayer(nn.Module):
         return self._threshold
 
     def extra_repr(self) -> str:
-        return (f"tau={self.tau:g}, threshold={float(self._threshold):g}, "
+        return (f"tau={self.tau:g}, threshold={_shown(self._threshold)}, "
                 f"surrogate={self.surrogate}, alpha={self.alpha:g}")
 
     def initial_state(self, x: Tensor) -> LIFBoxFeedForwardState:

@@ -70,9 +70,9 @@ def fit(
     """Train ``model`` with Adam on ``train = (x, y)`` (batch-first tensors); keep the weights of
     the best validation epoch when ``val`` is given; ``lr_decay`` anneals the learning rate from
     ``lr`` to 0 along a cosine over every batch of every epoch. The loss is
-    ``loss_fn(forward(model, x), y)``,
-    or ``objective(model, x, y)`` when given (losses that read more than the output). After every
-    step, modules with ``constrain_`` (trainable θ/λ) are projected back into range. Returns the
+    ``loss_fn(forward(model, x), y)``, or ``objective(model, x, y)`` when given (losses that
+    read more than the output). After every step, modules with ``constrain_`` (trainable θ/λ)
+    are projected back into range. Returns the
     per-epoch history; validation accuracy is measured with ``forward``. ``on_epoch(epoch,
     history)`` is called after every epoch; returning False stops training at once (the
     history then has ``"cancelled": True`` and the weights are those of the last epoch)."""

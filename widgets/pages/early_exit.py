@@ -52,6 +52,16 @@ def calibrated(base: str) -> Mapping[str, StopPolicy]:
 
 
 @pn.cache(max_items=32)
+def shown_statistic(base: str, policy: str, scale: float, T_max: int) -> np.ndarray:
+    """The policy's statistic over time of the first :data:`SHOWN_SAMPLES` test samples,
+    [T_max, samples] (no threshold knob moves it)."""
+    readout = test_until(base, T_max).readout[:, :SHOWN_SAMPLES]
+    if policy == POLICIES[0]:
+        return DynamicConfidence(scale=scale).confidence(readout).cpu().numpy()
+    return TopKCutoff.gap(readout).cpu().numpy()
+
+
+@pn.cache(max_items=32)
 def test_until(base: str, T_max: int):
     """The base's test run up to T_max (clamped to its T: a base switch reaches the views
     before the T_max knob adopts the new base's range)."""
@@ -196,17 +206,11 @@ class EarlyExitPage(Page):
             factors=[str(t) for t in range(1, T_max + 1)],
             ranges={"y": (0.0, float(max(counts.max(), 1)) * 1.05)})
 
-    def _statistic(self, base, policy, scale, T_max):
-        trajectory = test_until(base, T_max)
-        if policy == POLICIES[0]:
-            return DynamicConfidence(scale=scale).confidence(trajectory.readout).cpu().numpy()
-        return TopKCutoff.gap(trajectory.readout).cpu().numpy()
-
     def confidence(self, *_) -> live.Frame:
         """The policy's statistic of a few test samples over time, its threshold (c* or β_t)
         and each shown sample's exit (a live view of the knobs)."""
         base, policy, threshold, scale, epsilon, T_max = settled = self.request()
-        stat = self._statistic(base, policy, scale, T_max)  # [T_max, B]
+        stat = shown_statistic(base, policy, scale, T_max)  # [T_max, shown samples]
         stops = replay(*settled)
         steps = np.arange(1, T_max + 1)
         if policy == POLICIES[0]:

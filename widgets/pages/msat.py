@@ -4,12 +4,14 @@ A knob change redraws the raster of one sample at once (re-simulated: millisecon
 re-simulates the test split on the page's worker (cached per setting), which then redraws the
 accuracy at every T against the constant-threshold baselines (θ = 1, and θ/v₀ searched with
 the adaptive modes' budget), the SIN share over time, the membrane with its moving threshold
-for one sample, and the energy spent.
+for one sample, and the energy spent. The first 16 steps are shown first (the run is causal:
+the whole run gives the same numbers, up to float rounding), the rest of the curve follows.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import NamedTuple
 
 import holoviews as hv
 import numpy as np
@@ -34,28 +36,55 @@ MAX_T = 64
 CONSTANT_BOUNDS = (0.05, 5.0)  # the search range (0.1..3) and the published C = 5
 
 
+FIRST_T = T_C  # a knob move shows the first steps of the test split first: MSAT's gate span
+
+
+class Shown(NamedTuple):
+    """What the page shows: the setting, and how many steps of its test run are ready."""
+
+    setting: MSATSetting
+    steps: int
+
+
 # lru_cache, not pn.cache: the frozen Candidate is hashed by value (pn.cache would use its id)
 @lru_cache(maxsize=32)
-def mode_run(candidate: Candidate, confidence: bool):
-    """(test trajectory, SIN observer, network) of one setting."""
-    # eval mode: the network is shared by every session, and none trains it
-    net = msat_study.network(candidate, spike_confidence=confidence).eval()
-    trajectory, observer = run_mode(net, MAX_T)
+def network(candidate: Candidate, confidence: bool):
+    """The setting's network in eval mode: shared by every session, trained by none."""
+    return msat_study.network(candidate, spike_confidence=confidence).eval()
+
+
+def mode_run(candidate: Candidate, confidence: bool, T: int = MAX_T):
+    """(test trajectory, SIN observer, network) of one setting, the first ``T`` steps."""
+    return _mode_run(candidate, confidence, T)  # one cache key however T is passed
+
+
+@lru_cache(maxsize=32)
+def _mode_run(candidate: Candidate, confidence: bool, T: int):
+    net = network(candidate, confidence)
+    trajectory, observer = run_mode(net, T)
     return trajectory, observer, net
 
 
 @lru_cache(maxsize=64)
 def sample_run(candidate: Candidate, confidence: bool, sample: int):
     """One test sample with every layer recorded (membranes and moving thresholds)."""
-    _, _, net = mode_run(candidate, confidence)
+    net = network(candidate, confidence)
     x = msat_study.prepared().splits["test"][0]
     return simulate(net, x[sample:sample + 1], MAX_T, record=list(net.cells()))
 
 
 @lru_cache(maxsize=64)
-def energy(candidate: Candidate, confidence: bool, T: int, memory: bool):
-    trajectory, _, net = mode_run(candidate, confidence)
-    return energy_report(trajectory.until(T), net, include_memory=memory)
+def energy(candidate: Candidate, confidence: bool, steps: int, T: int, memory: bool):
+    """Energy per inference at ``T`` (at most the ``steps`` simulated)."""
+    trajectory, _, net = mode_run(candidate, confidence, steps)
+    return energy_report(trajectory.until(min(T, steps)), net, include_memory=memory)
+
+
+def _knob_text(setting: MSATSetting) -> str:
+    """The threshold knobs of ``setting`` for a title: θ scale, v₀ and the six constants."""
+    return f" (θ×{setting.threshold_scale:g}, v₀ {setting.initial}" + (
+        "" if setting.mode == "constant" else ", " + ", ".join(
+            f"{k}={getattr(setting, k):g}" for k in CONSTANTS)) + ")"
 
 
 class MSATSettings(param.Parameterized):
@@ -87,8 +116,8 @@ class MSATSettings(param.Parameterized):
 
 
 class MSATPage(Page):
-    """The 'Adaptive thresholds (MSAT)' page; ``result`` is the study's Setting on show (its
-    test-split run is cached by the worker)."""
+    """The 'Adaptive thresholds (MSAT)' page; ``result`` is the :class:`Shown` setting and how
+    many steps of its test-split run (cached by the worker) are ready."""
 
     title = "Adaptive thresholds (MSAT)"
     settings_class = MSATSettings
@@ -112,9 +141,16 @@ class MSATPage(Page):
             {k: round(float(getattr(found.constants, k)), 3) for k in CONSTANTS}
             | {"threshold_scale": round(found.threshold_scale, 3), "initial": found.initial})
 
-    def compute(self, request: MSATSetting, job) -> MSATSetting:
-        mode_run(self._candidate(request), request.spike_confidence)  # cached
-        return request
+    def compute(self, request: MSATSetting, job) -> Shown:
+        """The test split's run (cached); served, the first :data:`FIRST_T` steps are shown
+        first (the whole run takes about 4× longer; its first steps are the same numbers)."""
+        candidate = self._candidate(request)
+        if job is not None:  # (a setting shown before: both runs are cached, both paints quick)
+            mode_run(candidate, request.spike_confidence, FIRST_T)
+            job.partial(Shown(request, FIRST_T))
+            job.progress(FIRST_T, MAX_T, f"T ≤ {FIRST_T} shown; simulating up to T = {MAX_T}…")
+        mode_run(candidate, request.spike_confidence)
+        return Shown(request, MAX_T)
 
     @staticmethod
     def _candidate(setting: MSATSetting) -> Candidate:
@@ -124,32 +160,38 @@ class MSATPage(Page):
             return Candidate("constant", PUBLISHED, candidate.threshold_scale, candidate.initial)
         return candidate
 
-    def accuracy(self, setting: MSATSetting, timesteps: int) -> live.Frame:
+    def _run(self, shown: Shown):
+        """(trajectory, SIN observer) of the steps of ``shown``'s test run that are ready."""
+        setting = shown.setting
+        trajectory, observer, _ = mode_run(self._candidate(setting), setting.spike_confidence,
+                                           shown.steps)
+        return trajectory, observer
+
+    def accuracy(self, shown: Shown, timesteps: int) -> live.Frame:
+        setting = shown.setting
         y = msat_study.prepared().splits["test"][1]
         searched = msat_study.prepared().searched["constant"]
         baselines = {"max": Candidate("constant"), "searched": searched}
         curves = {name: mode_run(c, False)[0].accuracy_curve(y) for name, c in baselines.items()}
-        run, _, _ = mode_run(self._candidate(setting), setting.spike_confidence)
-        curve = run.accuracy_curve(y)
-        mode = setting.mode
-        label = mode + (" + spike confidence" if setting.spike_confidence else "")
-        knobs = f" (θ×{setting.threshold_scale:g}, v₀ {setting.initial}" + (
-            "" if mode == "constant" else ", " + ", ".join(
-                f"{k}={getattr(setting, k):g}" for k in CONSTANTS)) + ")"
+        curve = self._run(shown)[0].accuracy_curve(y)
+        label = setting.mode + (" + spike confidence" if setting.spike_confidence else "")
+        knobs = _knob_text(setting)
+        at = (f"{float(curve[timesteps - 1]):.3f} at T={timesteps}" if timesteps <= shown.steps
+              else f"T={timesteps} pending")
+        so_far = f" (T ≤ {shown.steps} so far)" if shown.steps < MAX_T else ""
         return live.accuracy_frame(
-            f"Accuracy vs T, {label}{knobs}: {float(curve[timesteps - 1]):.3f} at T={timesteps}",
+            f"Accuracy vs T, {label}{knobs}: {at}{so_far}",
             {k: v.cpu().numpy() for k, v in (curves | {"setting": curve}).items()}, timesteps)
 
-    def sin(self, setting: MSATSetting):
-        mode = setting.mode
+    def sin(self, shown: Shown):
+        mode = shown.setting.mode
         runs = {"constant θ": mode_run(Candidate("constant"), False)[1],
-                mode: mode_run(self._candidate(setting), setting.spike_confidence)[1]}
-        steps = np.arange(1, MAX_T + 1)
+                mode: self._run(shown)[1]}
         curves = []
         for label, observer in runs.items():
             sin, total = observer.overall()
-            curves.append(hv.Curve((steps, (sin / total.clamp(min=1)).numpy()), "timestep",
-                                   "SIN share", label=label))
+            curves.append(hv.Curve((np.arange(1, len(sin) + 1), (sin / total.clamp(min=1)).numpy()),
+                                   "timestep", "SIN share", label=label))
         sin, total = runs[mode].overall(T_C)
         return hv.Overlay(curves).opts(
             title=(f"Spikes of inactivated neurons, first {T_C} steps: "
@@ -162,14 +204,18 @@ class MSATPage(Page):
 
     def raster(self, *_) -> live.Frame:
         """One test sample re-simulated at the knobs (a live view: drawn before the test
-        split's run finishes)."""
+        split's run finishes). A gated setting needs its layers' spike confidences, measured
+        on the training split: that setting's raster follows the worker, which measures them."""
         setting, s = self.setting(), self.settings
+        if setting.spike_confidence:
+            setting = self.result.setting
         cut = self._recorded(setting, s.timesteps, s.sample)
         return live.raster_frame(
-            f"Spike raster, {setting.mode}: sample {s.sample}, T={s.timesteps}, "
-            f"{int(cut.spikes_per_sample()[0])} spikes", cut)
+            f"Spike raster, {setting.mode}{_knob_text(setting)}: sample {s.sample}, "
+            f"T={s.timesteps}, {int(cut.spikes_per_sample()[0])} spikes", cut)
 
-    def traces(self, setting: MSATSetting, timesteps: int, sample: int, layer: str):
+    def traces(self, shown: Shown, timesteps: int, sample: int, layer: str):
+        setting = shown.setting
         cut = self._recorded(setting, timesteps, sample)
         neurons = plots.most_active(cut, layer)
         return plots.membrane_traces(cut, layer, neurons, title=(
@@ -183,8 +229,9 @@ class MSATPage(Page):
             "timesteps": {"type": pn.widgets.IntSlider, "throttled": True},
             "sample": {"type": pn.widgets.IntInput}}, show_name=False, width=300)
         energy_views = energy_panel(
-            self, lambda setting, T, memory: energy(self._candidate(setting), setting.spike_confidence,
-                                              T, memory),
+            self, lambda shown, T, memory: energy(
+                self._candidate(shown.setting), shown.setting.spike_confidence, shown.steps, T,
+                memory),
             [result, *map(self.later, (p.timesteps, p.memory))], self.later(p.device))
         intro = pn.pane.Markdown(
             "With a constant threshold a converted neuron needs many steps to integrate up to θ, "
@@ -200,7 +247,7 @@ class MSATPage(Page):
                           self.live(live.accuracy(ACCURACY_CURVES), self.accuracy, result,
                                     p.timesteps),
                           self.view(self.sin, result),
-                          self.live(live.raster(), self.raster,
-                                    *(p[k] for k in self.slow_knobs), p.timesteps, p.sample),
+                          self.live(live.raster(), self.raster, *(p[k] for k in self.slow_knobs),
+                                    p.timesteps, p.sample, result),
                           self.view(self.traces, result, p.timesteps, p.sample, p.layer),
                           "### Energy", energy_views)
