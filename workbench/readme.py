@@ -39,8 +39,9 @@ VIEWS = {
     "iir": View(("dataset", "label", "T", "accuracy", "energy.loihi", "energy.cmos45_fp32")),
     "iir-deep": View(("label", "T", "epochs", "sample_steps", "train_seconds", "accuracy",
                       *(f"silent_by_epoch.e{e}" for e in range(6)))),
-    "hybrid": View(("snn_rate_hz", "model", "mpjpe_2d", "mpjpe_3d", "mpjpe_2d_first_step",
-                    "mpjpe_2d_last_step", "energy.cmos45_fp32", "energy.loihi")),
+    "hybrid": View(("snn_rate_hz", "init_rate_hz", "model", "mpjpe_2d", "mpjpe_3d",
+                    "mpjpe_2d_first_step", "mpjpe_2d_last_step", "gap_recovered",
+                    "energy.cmos45_fp32", "energy.loihi")),
 }
 
 
