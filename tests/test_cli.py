@@ -170,7 +170,10 @@ def test_report_hybrid_json(capsys, four_test_clips):
     assert main(["report", "hybrid", "--live", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {"model", "mpjpe_2d", "mpjpe_3d", "energy", "mpjpe_2d_per_step"} <= set(rows[0])
-    by = {(r["snn_rate_hz"], r["kind"]): r for r in rows}
+    # the windows of the paper (ANN at 10 Hz) at both rates, and the 200 ms drift at 100 Hz
+    assert {(r["snn_rate_hz"], r["init_rate_hz"]) for r in rows} == {(100, 10.0), (200, 10.0),
+                                                                     (100, 5.0)}
+    by = {(r["snn_rate_hz"], r["kind"]): r for r in rows if r["init_rate_hz"] == 10.0}
     assert {k for _, k in by} == {"ann_high_rate", "ann_held", "snn_alone", "hybrid",
                                   "no_state_init", "no_consistency"}
     for rate in (100, 200):
