@@ -433,9 +433,11 @@ def rows(result: HybridResult) -> pd.DataFrame:
     it recovers (``gap_recovered``; the paper's DHP19 figures give ≈ 0.82, see ``PAPER``)."""
     table = pd.DataFrame([summary_row(r) for r in result.runs])
     errors = table.set_index("kind").mpjpe_2d
-    table["gap_recovered"] = [
-        round(gap_recovered(e, errors["ann_held"], errors["ann_high_rate"]), 4)
-        if kind in VARIANTS else None for kind, e in zip(table.kind, table.mpjpe_2d, strict=True)]
+    shares = [gap_recovered(e, errors["ann_held"], errors["ann_high_rate"])
+              if kind in VARIANTS else math.nan
+              for kind, e in zip(table.kind, table.mpjpe_2d, strict=True)]
+    # no share where there is no gap (or no SNN): an empty cell, never a NaN in a table
+    table["gap_recovered"] = [round(g, 4) if math.isfinite(g) else None for g in shares]
     return table
 
 
