@@ -1,7 +1,9 @@
 """The ``workbench`` command and the package boundaries."""
 
 import json
+import re
 import subprocess
+from pathlib import Path
 import sys
 
 import numpy as np
@@ -15,6 +17,15 @@ from widgets.browser import served_app
 from workbench import __version__
 from workbench.cli import main
 from workbench.methods.registry import STUDIES
+
+RESULTS = Path(__file__).resolve().parents[1] / "workbench" / "data" / "results"
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in RESULTS.glob("*.json")))
+def test_a_stored_report_prints_no_nan(capsys, name, monkeypatch):
+    monkeypatch.delenv("WORKBENCH_RESULTS", raising=False)  # the committed results
+    assert main(["report", name]) == 0
+    assert not re.search(r"\bnan\b", capsys.readouterr().out, re.IGNORECASE)
 
 
 def test_report_basics_json(capsys):

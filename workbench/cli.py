@@ -91,7 +91,7 @@ def _report(args: argparse.Namespace) -> None:
 
             kept = [c for c in flat.columns if not c.endswith(("_low", "_high"))]
             flat = pd.DataFrame({c: [shown(r, c) for _, r in flat.iterrows()] for c in kept})
-        print(flat.to_string(index=False))
+        print(flat.to_string(index=False, na_rep=""))  # a missing cell is empty, never NaN
         for note in table.attrs.get("notes", []):
             print(note)
 
