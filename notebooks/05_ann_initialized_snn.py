@@ -23,7 +23,7 @@
 # Task: 13 joints of a stick figure seen by two 32×32 event cameras (`stick_figure_events`:
 # 150 training and 30 test clips of 2 s). The seed-0 models ship with the package; the cells
 # below predict the first 8 test clips (as the dashboard page does), the stored verdicts at the
-# end use all 30 over three training seeds.
+# end use all 30, over the training seeds `workbench reproduce hybrid` has stored.
 
 # %%
 import os

@@ -3,8 +3,8 @@
 import json
 import re
 import subprocess
-from pathlib import Path
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
