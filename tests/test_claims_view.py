@@ -119,17 +119,17 @@ def test_a_results_file_is_read_once_per_version(monkeypatch, tmp_path):
     reads = []
     monkeypatch.setattr(claims_view, "load_results",
                         lambda name: reads.append(name) or load_results(name))
-    assert card_of(claims_page("hybrid")).title.endswith("no stored results")
-    (tmp_path / "hybrid.json").write_bytes(SHIPPED.joinpath("hybrid.json").read_bytes())
-    for _ in range(3):  # three sessions of the page, after `workbench reproduce hybrid`
-        assert "reproduced" in card_of(claims_page("hybrid")).title
-    assert reads == ["hybrid"]
-    stored = json.loads((tmp_path / "hybrid.json").read_text())
+    assert card_of(claims_page("iir")).title.endswith("no stored results")
+    (tmp_path / "iir.json").write_bytes(SHIPPED.joinpath("iir.json").read_bytes())
+    for _ in range(3):  # three sessions of the page, after `workbench reproduce iir`
+        assert "reproduced" in card_of(claims_page("iir")).title
+    assert reads == ["iir"]
+    stored = json.loads((tmp_path / "iir.json").read_text())
     stored["rows"] = [r for r in stored["rows"] if r["seed"] == 0]  # a new version, one seed
-    (tmp_path / "hybrid.json").write_text(json.dumps(stored))
-    os.utime(tmp_path / "hybrid.json", ns=(0, 10**18))  # a later time than the first write
-    assert "too few seeds" in card_of(claims_page("hybrid")).title
-    assert reads == ["hybrid", "hybrid"]
+    (tmp_path / "iir.json").write_text(json.dumps(stored))
+    os.utime(tmp_path / "iir.json", ns=(0, 10**18))  # a later time than the first write
+    assert "too few seeds" in card_of(claims_page("iir")).title
+    assert reads == ["iir", "iir"]
 
 
 def test_a_page_without_claims_has_no_card():
