@@ -248,3 +248,14 @@ def test_the_deferred_views_read_the_knobs_copy_which_follows_them():
     assert page.later(page.param.result) is page.param.result  # not a knob: as it is
     page.settings.sample = 9  # the copy has no bounds of its own: the knob's were checked
     assert page.shown.sample == 9
+
+
+def test_progress_accepts_any_count_the_work_reports_first():
+    """A job whose first report is already past the bar's old maximum (e.g. 16 of 16 from a
+    cache) moves the bar, and a later, shorter job's counts fit too."""
+    page = ToyPage()
+    for done, total in ((16, 16), (3, 40), (2, 4), (0, 0)):
+        page.run(lambda job, d=done, t=total: job.progress(d, t, "counting") or t, lambda v: None)
+        page.wait()
+        assert page.progress.max == max(total, 1) and page.progress.value == min(done, total)
+    assert not page.alert.visible

@@ -186,7 +186,10 @@ class Page(pn.viewable.Viewer):
         return self.worker.submit(work, shown, failed, self._progressed, partial=show)
 
     def _progressed(self, done: int, total: int, text: str) -> None:
-        self.progress.param.update(max=max(total, 1), value=min(done, total), visible=True)
+        # max first, on its own: Progress bounds its value by max in a watcher, which a joint
+        # param.update defers until after the value is checked (16 of 16 after 0 of 1 raised)
+        self.progress.max = max(total, 1)
+        self.progress.param.update(value=min(done, total), visible=True)
         if text:
             self.status.object = f"*{text}*"
 

@@ -196,7 +196,9 @@ class ExplorePage(Page):
         table = self._table(s.session)
         spec, study = explore.load(s.session, explore.open_storage())
         counts = explore.progress(spec, study)
-        self.trials.max, self.trials.value = counts.planned, counts.complete + counts.failed
+        # a retried trial counts once failed and once complete: clip to what the bar can show
+        self.trials.max = max(counts.planned, 1)
+        self.trials.value = min(counts.complete + counts.failed, self.trials.max)
         self.trials.visible = True
         self.counts.object = (f"**{spec.name}** ({spec.study}, {spec.sampler}): "
                               f"{counts.complete} complete, {counts.failed} failed, "
