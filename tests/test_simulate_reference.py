@@ -198,6 +198,7 @@ def test_sparse_spike_products_match_the_reference(cell, shape, monkeypatch):
     density): bit for bit with dyadic weights, its Flatten before it included. (Charge is no
     spike count: a charge-output cell's next layer stays dense.)"""
     monkeypatch.setattr(network, "SPARSE_DENSITY", 1e9)
+    monkeypatch.setattr(network, "SPARSE_MIN_OUT", 0)
     net, x = ((dyadic_mlp(cell), dyadic_inputs(6, 16)) if shape == "mlp"
               else (conv_net(cell), dyadic_inputs(6, 1, 8, 8)))
     calls = []
@@ -324,3 +325,26 @@ def test_a_membrane_overflowing_after_its_sample_stopped_is_no_error(stop_step, 
             simulate(net, x, 4, stop=stops)
     else:
         assert simulate(net, x, 4, stop=stops).stop_steps.tolist() == [2, 4]
+
+
+@pytest.mark.parametrize(("outputs", "threads", "sparse"),
+                         [(256, 1, True), (256, 2, False), (10, 1, False)])
+def test_the_sparse_product_runs_where_it_pays(outputs, threads, sparse, monkeypatch):
+    """6 % of the inputs spiking: sparse on one thread for a wide Linear; dense on two threads
+    (under 0.1 ÷ 2) and for a narrow readout; the same values either way."""
+    torch.manual_seed(0)
+    ops = nn.Sequential(nn.Linear(512, outputs)).eval()
+    spikes = (torch.rand(64, 512) < 0.06).float()
+    calls = []
+    monkeypatch.setattr(torch.sparse, "mm", lambda a, b, mm=torch.sparse.mm: calls.append(1)
+                        or mm(a, b))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.no_grad():
+            out = network._ops_on_spikes(ops, spikes, spikes.sum(1, keepdim=True))
+            expected = ops(spikes)
+    finally:
+        torch.set_num_threads(before)
+    assert bool(calls) == sparse
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-5)
