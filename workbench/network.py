@@ -246,15 +246,14 @@ def _repeatable(ops: nn.Sequential) -> bool:
 
 
 SPARSE_DENSITY = 0.1
-"""Below this share of nonzero inputs on one intra-op thread (this share ÷ the threads on more:
-the sparse product runs on one thread, the dense GEMM on all), a Linear layer fed spikes on the
-CPU sums the weight columns of the active inputs only (a sparse × dense product) instead of a
-dense GEMM. Paired on this 2-core machine (``simulate.py``'s MLP, 7 % of inputs spiking): sparse
-1.25–1.33× faster on one thread, 0.79–0.88× on two."""
+"""Below this share of nonzero inputs, a Linear layer fed spikes on the CPU sums the weight
+columns of the active inputs only (each sample's spikes as a bag of rows of the transposed
+weight: ``embedding_bag``, parallel over samples) instead of a dense GEMM. Break-even on this
+2-core machine: ≈ 20 % of inputs spiking, on one thread or two."""
 
 SPARSE_MIN_OUT = 256
-"""A Linear with fewer outputs stays dense: its GEMM costs less than finding the spikes (the
-event SNN's 512 → 10 readout ran 4–13 % slower sparse, with almost no input spiking)."""
+"""A Linear with fewer outputs stays dense: its GEMM costs less than finding the spikes (a
+512 → 10 readout took 1.6–3× longer as bags, even with 0.1 % of inputs spiking)."""
 
 
 def _passes_on(module: nn.Module) -> bool:
@@ -274,8 +273,8 @@ def _ops_on_spikes(ops: nn.Sequential, spikes: Tensor, counts: Tensor) -> Tensor
       several times faster than ``avg_pool2d`` on NCHW tensors and, for whole numbers, exact in
       any order (the same bits);
     - a leading Linear (on [B, N], or after a Flatten and eval-mode dropouts) fed spikes
-      sparser than :data:`SPARSE_DENSITY` per thread, with at least :data:`SPARSE_MIN_OUT`
-      outputs (CPU, no autograd), adds only the weight columns of
+      sparser than :data:`SPARSE_DENSITY`, with at least :data:`SPARSE_MIN_OUT` outputs
+      (CPU, no autograd), adds only the weight columns of
       the spiking inputs: the same terms as the dense product in another order (exact for
       dyadic weights; otherwise within float rounding).
     """
@@ -290,11 +289,17 @@ def _ops_on_spikes(ops: nn.Sequential, spikes: Tensor, counts: Tensor) -> Tensor
     if (isinstance(linear, nn.Linear) and (spikes.dim() == 2 or any(
             isinstance(m, nn.Flatten) for m in ops[:lead]))
             and spikes.device.type == "cpu" and linear.out_features >= SPARSE_MIN_OUT
-            and float(counts.sum()) * torch.get_num_threads() < SPARSE_DENSITY * spikes.numel()):
-        # the weight as [in, out] rows, contiguous: a sparse product reads one row per active
-        # input (from the transposed view it is ~25× slower); the copy costs ~1 % of the product
+            and float(counts.sum()) < SPARSE_DENSITY * spikes.numel()):
+        # the weight as [in, out] rows, contiguous: a bag reads one row per active input (from
+        # the transposed view it is many times slower); the copy costs ~1 % of the product
         columns = linear.weight.detach().t().contiguous()
-        out = torch.sparse.mm(spikes.flatten(1).to_sparse(), columns)
+        flat = spikes.flatten(1)
+        rows, inputs = flat.nonzero().unbind(1)  # row-major: each sample's inputs in a run
+        starts = torch.searchsorted(rows, torch.arange(flat.shape[0], device=flat.device))
+        weights = flat[rows, inputs]  # counts above 1 (multi-spike cells) weight their rows
+        weights = None if bool((weights == 1).all()) else weights
+        out = nn.functional.embedding_bag(inputs, columns, starts, mode="sum",
+                                          per_sample_weights=weights)
         if linear.bias is not None:
             out.add_(linear.bias)
         return ops[lead + 1:](out)
