@@ -228,3 +228,23 @@ def test_early_exit_knobs_replay_the_policy_shown():
     stops = early_exit.replay(*page.request())
     assert list(exits["marks"]["x"]) == [int(t) for t in stops[:6]]
     assert max(exits["marks"]["x"]) <= 5 and len(exits["line 0"]["x"]) == 5
+
+
+def test_msat_sin_and_membrane_views_follow_the_setting():
+    from widgets.pages.msat import TRACED, MSATPage, sample_run
+
+    page = MSATPage(mode="MSAT", timesteps=12, sample=2, layer="spike2")
+    sin = live_shown(page, "Spikes of inactivated neurons, first 16 steps")
+    assert set(sin) >= {"constant", "setting", "marker"} and len(sin["setting"]["y"]) == 64
+    assert all(0 <= y <= 1 for y in sin["setting"]["y"])
+    drawn = live_shown(page, "Membrane and threshold, spike2 (MSAT)")
+    recorded = sample_run(page._candidate(page.setting()), False, 2).until(12)
+    v = recorded.membrane["spike2"][:, 0].numpy()
+    lines = [drawn[f"v {i}"]["y"] for i in range(TRACED)]
+    assert all(len(y) == 12 for y in lines) and any(np.allclose(y, v[:, n]) for y in lines
+                                                    for n in range(v.shape[1]))
+    assert len(drawn["θ 0"]["y"]) == 12 and not len(drawn["threshold"]["y"])  # θ moves
+    page.settings.mode = "constant"
+    page.wait()
+    drawn = live_shown(page, "Membrane and threshold, spike2 (constant)")
+    assert not len(drawn["θ 0"]["y"]) and len(drawn["threshold"]["y"]) == 2

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import panel as pn
+import torch
 from bokeh.models import ColumnDataSource, FactorRange, LinearColorMapper, Range1d
 from bokeh.palettes import RdBu11
 from bokeh.plotting import figure
@@ -145,12 +146,14 @@ def curves_and_point(curves: Mapping[str, Mapping[str, object]], point_label: st
     return LiveFigure(fig, sources)
 
 
-def accuracy(curves: Mapping[str, str], reference: str | None = None) -> LiveFigure:
-    """Accuracy after every timestep: one line per source name in ``curves`` (value: its
-    legend label), a dotted horizontal ``reference`` line (legend label; None: no line) and a
-    faint vertical ``marker`` at the T on show (sources ``reference``/``marker``: ``x``, ``y``)."""
+def accuracy(curves: Mapping[str, str], reference: str | None = None,
+             y_label: str = "accuracy") -> LiveFigure:
+    """Accuracy (or another share in [0, 1], ``y_label``) after every timestep: one line per
+    source name in ``curves`` (value: its legend label), a dotted horizontal ``reference`` line
+    (legend label; None: no line) and a faint vertical ``marker`` at a T of interest (sources
+    ``reference``/``marker``: ``x``, ``y``)."""
     fig = _figure(x_range=Range1d(0.5, 1.5), y_range=Range1d(0, 1.02), x_axis_label="timestep",
-                  y_axis_label="accuracy")
+                  y_axis_label=y_label)
     palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
     sources = {}
     for (name, label), colour in zip(curves.items(), palette, strict=False):
@@ -160,9 +163,10 @@ def accuracy(curves: Mapping[str, str], reference: str | None = None) -> LiveFig
     if reference is not None:
         sources["reference"] = ColumnDataSource({"x": [], "y": []})
         fig.line("x", "y", source=sources["reference"], legend_label=reference, color="gray",
-                 line_dash="dotted", line_width=2)
+                 line_dash="dotted", line_width=2, name="reference")
     sources["marker"] = ColumnDataSource({"x": [], "y": []})
-    fig.line("x", "y", source=sources["marker"], color="black", alpha=0.3, line_width=2)
+    fig.line("x", "y", source=sources["marker"], color="black", alpha=0.3, line_width=2,
+             name="marker")
     fig.legend.location = "bottom_right"
     fig.legend.click_policy = "hide"
     return LiveFigure(fig, sources)
@@ -275,6 +279,58 @@ def policy_frame(title: str, curves: Mapping[str, object], mean_steps: float, ac
                for name, curve in curves.items()}
     sources["point"] = {"x": [float(mean_steps)], "y": [float(accuracy)]}
     return Frame(title, sources, ranges={"x": (0.5, T + 0.5)})
+
+
+def membranes(neurons: int) -> LiveFigure:
+    """Membrane potentials of ``neurons`` neurons over time (sources ``v 0``, ``v 1``, …: ``x``,
+    ``y``), each neuron's moving threshold dashed in its colour (``θ 0``, …; empty under a
+    constant θ) and a constant θ as a black dashed line (``threshold``; empty when it moves)."""
+    fig = _figure(x_range=Range1d(0.5, 1.5), y_range=Range1d(0, 1), x_axis_label="timestep",
+                  y_axis_label="membrane")
+    palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
+    sources = {}
+    for i in range(neurons):
+        colour = palette[i % len(palette)]
+        sources[f"v {i}"] = ColumnDataSource({"x": [], "y": []})
+        fig.line("x", "y", source=sources[f"v {i}"], color=colour, line_width=2,
+                 legend_label=f"neuron {i + 1}", name=f"v {i}")
+        sources[f"θ {i}"] = ColumnDataSource({"x": [], "y": []})
+        fig.line("x", "y", source=sources[f"θ {i}"], color=colour, line_dash="dashed",
+                 line_width=1.5, name=f"θ {i}")
+    sources["threshold"] = ColumnDataSource({"x": [], "y": []})
+    fig.line("x", "y", source=sources["threshold"], color="black", line_dash="dashed",
+             line_width=2, legend_label="threshold θ", name="threshold")
+    fig.legend.location = "top_left"
+    fig.legend.click_policy = "hide"
+    return LiveFigure(fig, sources)
+
+
+def membranes_frame(title: str, trajectory, layer: str, neurons: Sequence[int],
+                    sample: int = 0) -> Frame:
+    """A :func:`membranes` frame: the recorded ``neurons`` (indices into ``layer``'s recorded
+    neurons) of ``sample``; a gated step's infinite θ (spike confidence) leaves a gap."""
+    v = trajectory.membrane[layer][:, sample].cpu().numpy()  # [T, N]
+    theta = trajectory.thresholds[layer]
+    steps = np.arange(1, trajectory.T + 1)
+    empty = {"x": [], "y": []}
+    sources = {f"v {i}": {"x": steps, "y": v[:, n]} for i, n in enumerate(neurons)}
+    finite = theta[torch.isfinite(theta)]
+    top = max(float(v[:, list(neurons)].max(initial=0.0)),
+              float(finite.max()) if finite.numel() else 0.0)
+    bottom = min(float(v[:, list(neurons)].min(initial=0.0)), 0.0)
+    if theta.dim() == 3:  # a threshold per neuron and step: [T, B, N]
+        th = theta[:, sample].cpu().numpy()
+        for i, n in enumerate(neurons):
+            keep = np.isfinite(th[:, n])
+            sources[f"θ {i}"] = {"x": steps[keep], "y": th[keep, n]}
+        sources["threshold"] = empty
+    else:
+        value = float(theta.flatten()[0]) if theta.numel() == 1 else float(theta.mean())
+        sources |= {f"θ {i}": empty for i in range(len(neurons))}
+        sources["threshold"] = {"x": [0.5, trajectory.T + 0.5], "y": [value, value]}
+    span = max(top - bottom, 1e-6)
+    return Frame(title, sources, ranges={"x": (0.5, trajectory.T + 0.5),
+                                         "y": (bottom - 0.05 * span, top + 0.1 * span)})
 
 
 def raster() -> LiveFigure:

@@ -1,11 +1,13 @@
 """'Adaptive thresholds (MSAT)': constant vs multi-stage adaptive thresholds in a converted SNN.
 
-A knob change redraws the raster of one sample at once (re-simulated: milliseconds) and
-re-simulates the test split on the page's worker (cached per setting), which then redraws the
-accuracy at every T against the constant-threshold baselines (θ = 1, and θ/v₀ searched with
-the adaptive modes' budget), the SIN share over time, the membrane with its moving threshold
-for one sample, and the energy spent. The first 16 steps are shown first (the run is causal:
-the whole run gives the same numbers, up to float rounding), the rest of the curve follows.
+A knob change redraws the raster of one sample and its neurons' membranes with their moving
+thresholds at once (re-simulated: milliseconds) and re-simulates the test split on the page's
+worker (cached per setting), which then redraws the accuracy at every T against the
+constant-threshold baselines (θ = 1, and θ/v₀ searched with the adaptive modes' budget), the
+SIN share over time and the energy spent. The first :data:`FIRST_T` steps are shown first (the
+run is causal: the whole run gives the same numbers, up to float rounding), the rest follows.
+All views but the energy are live Bokeh views (:mod:`widgets.live`): a result assigns their
+data in place, where a HoloViews re-plot cost ≈ 0.5 s of the first answer's paint.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import NamedTuple
 
-import holoviews as hv
-import numpy as np
 import panel as pn
 import param
 
@@ -32,6 +32,8 @@ CONSTANTS = ("alpha", "k_a", "k_i", "C", "tau_mp", "tau_rd")
 # the accuracy view's lines: the two constant-θ baselines and the setting on show
 ACCURACY_CURVES = {"max": "constant θ (max balancing)", "searched": "constant θ (searched)",
                    "setting": "this setting (title)"}
+SIN_CURVES = {"constant": "constant θ (max balancing)", "setting": "this setting (title)"}
+TRACED = 3  # neurons whose membranes are drawn: the layer's most active in the sample
 MAX_T = 64
 CONSTANT_BOUNDS = (0.05, 5.0)  # the search range (0.1..3) and the published C = 5
 
@@ -185,20 +187,20 @@ class MSATPage(Page):
             f"Accuracy vs T, {label}{knobs}: {at}{so_far}",
             {k: v.cpu().numpy() for k, v in (curves | {"setting": curve}).items()}, timesteps)
 
-    def sin(self, shown: Shown):
+    def sin(self, shown: Shown) -> live.Frame:
+        """The share of spikes from neurons the ANN leaves silent, per step: constant θ and
+        the setting (its steps ready so far), the gate span T_C marked."""
         mode = shown.setting.mode
-        runs = {"constant θ": mode_run(Candidate("constant"), False)[1],
-                mode: self._run(shown)[1]}
-        curves = []
-        for label, observer in runs.items():
+        runs = {"constant": mode_run(Candidate("constant"), False)[1],
+                "setting": self._run(shown)[1]}
+        curves = {}
+        for name, observer in runs.items():
             sin, total = observer.overall()
-            curves.append(hv.Curve((np.arange(1, len(sin) + 1), (sin / total.clamp(min=1)).numpy()),
-                                   "timestep", "SIN share", label=label))
-        sin, total = runs[mode].overall(T_C)
-        return hv.Overlay(curves).opts(
-            title=(f"Spikes of inactivated neurons, first {T_C} steps: "
-                   f"{float(sin.sum() / total.sum().clamp(min=1)):.3f} ({mode})"),
-            responsive=True, min_height=250, shared_axes=False, legend_position="right")
+            curves[name] = (sin / total.clamp(min=1)).numpy()
+        sin, total = runs["setting"].overall(T_C)
+        return live.accuracy_frame(
+            f"Spikes of inactivated neurons, first {T_C} steps: "
+            f"{float(sin.sum() / total.sum().clamp(min=1)):.3f} ({mode})", curves, T_C)
 
     def _recorded(self, setting: MSATSetting, timesteps: int, sample: int):
         recorded = sample_run(self._candidate(setting), setting.spike_confidence, sample)
@@ -216,12 +218,15 @@ class MSATPage(Page):
             f"Spike raster, {setting.mode}{_knob_text(setting)}: sample {s.sample}, "
             f"T={s.timesteps}, {int(cut.spikes_per_sample()[0])} spikes", cut)
 
-    def traces(self, shown: Shown, timesteps: int, sample: int, layer: str):
-        setting = shown.setting
-        cut = self._recorded(setting, timesteps, sample)
-        neurons = plots.most_active(cut, layer)
-        return plots.membrane_traces(cut, layer, neurons, title=(
-            f"Membrane and threshold, {layer} ({setting.mode})"))
+    def traces(self, *_) -> live.Frame:
+        """The membranes and thresholds of the most active neurons of a layer in the raster's
+        sample (the same recorded run, so drawn with it)."""
+        setting, s = self.setting(), self.settings
+        if setting.spike_confidence:
+            setting = self.result.setting
+        cut = self._recorded(setting, s.timesteps, s.sample)
+        return live.membranes_frame(f"Membrane and threshold, {s.layer} ({setting.mode})", cut,
+                                    s.layer, plots.most_active(cut, s.layer, k=TRACED))
 
     def __panel__(self) -> pn.viewable.Viewable:
         p, result = self.settings.param, self.param.result
@@ -248,8 +253,11 @@ class MSATPage(Page):
         return self.frame(widgets, intro,
                           self.live(live.accuracy(ACCURACY_CURVES), self.accuracy, result,
                                     p.timesteps),
-                          self.view(self.sin, result),
+                          self.live(live.accuracy(SIN_CURVES, y_label="SIN share"), self.sin,
+                                    result),
                           self.live(live.raster(), self.raster, *(p[k] for k in self.slow_knobs),
                                     p.timesteps, p.sample, result),
-                          self.view(self.traces, result, p.timesteps, p.sample, p.layer),
+                          self.live(live.membranes(TRACED), self.traces,
+                                    *(p[k] for k in self.slow_knobs), p.timesteps, p.sample,
+                                    p.layer, result),
                           "### Energy", energy_views)
