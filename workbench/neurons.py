@@ -240,14 +240,12 @@ class SpikingCell(nn.Module):
         theta = self.base_threshold()
         v = state.v if self._integrate_only else state.v.mul_(self.leak.clamp(0.0, 1.0))
         v.add_(x)  # λ·v first, then + x: the same two roundings as forward's ``λ·v + x``
-        if self.reset == "subtract":
-            # the comparison writes the float spikes directly: one pass instead of two
-            z = torch.gt(v, theta, out=torch.empty_like(v) if out is None else out)
-            v.addcmul_(z, theta, value=-1.0)
-        else:
-            fired = torch.gt(v, theta)
-            z = fired.to(v.dtype) if out is None else out.copy_(fired)
-            v.masked_fill_(fired, 0.0)
+        # the comparison writes the float spikes directly: one pass instead of two
+        z = torch.gt(v, theta, out=torch.empty_like(v) if out is None else out)
+        # subtract: v − z·θ; to zero: v − z·v, which is exactly 0 where z = 1 and v where
+        # z = 0 for a finite v (a non-finite one is an error either way): one pass, where a
+        # bool mask, its float copy and a masked fill took three
+        v.addcmul_(z, theta if self.reset == "subtract" else v, value=-1.0)
         return z, CellState(v=v)
 
     def transmit(self, spikes: Tensor, state: CellState) -> Tensor:
