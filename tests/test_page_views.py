@@ -154,6 +154,8 @@ def test_msat_knobs_set_the_setting_and_the_views():
     assert not any(m.training for m in net.modules())  # shared by every session: read-only
     # served, a new setting shows its first FIRST_T steps before the whole run
     page.settings.param.update(timesteps=40, threshold_scale=1.25)
+    page.wait()  # the page's own request ends first: its whole run must not land after the
+    # first answer shown below (a worker thread races this test's own calls otherwise)
     request, first = page.request(), []
     job = SimpleNamespace(partial=first.append, progress=lambda *a: None)
     assert page.compute(request, job) == Shown(request, MAX_T)
