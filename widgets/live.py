@@ -305,15 +305,17 @@ def membranes(neurons: int) -> LiveFigure:
     return LiveFigure(fig, sources)
 
 
-def membranes_frame(title: str, trajectory, layer: str, neurons: Sequence[int],
+def membranes_frame(title: str, trajectory, layer: str, neurons: Sequence[int], lines: int,
                     sample: int = 0) -> Frame:
-    """A :func:`membranes` frame: the recorded ``neurons`` (indices into ``layer``'s recorded
-    neurons) of ``sample``; a gated step's infinite θ (spike confidence) leaves a gap."""
+    """A :func:`membranes` frame of a figure of ``lines`` neurons: the recorded ``neurons``
+    (indices into ``layer``'s recorded neurons, at most ``lines``; the other lines are emptied)
+    of ``sample``; a gated step's infinite θ (spike confidence) is left out of its line."""
     v = trajectory.membrane[layer][:, sample].cpu().numpy()  # [T, N]
     theta = trajectory.thresholds[layer]
     steps = np.arange(1, trajectory.T + 1)
     empty = {"x": [], "y": []}
-    sources = {f"v {i}": {"x": steps, "y": v[:, n]} for i, n in enumerate(neurons)}
+    sources = {f"{kind} {i}": empty for kind in ("v", "θ") for i in range(lines)}
+    sources |= {f"v {i}": {"x": steps, "y": v[:, n]} for i, n in enumerate(neurons)}
     finite = theta[torch.isfinite(theta)]
     top = max(float(v[:, list(neurons)].max(initial=0.0)),
               float(finite.max()) if finite.numel() else 0.0)
@@ -326,7 +328,6 @@ def membranes_frame(title: str, trajectory, layer: str, neurons: Sequence[int],
         sources["threshold"] = empty
     else:
         value = float(theta.flatten()[0]) if theta.numel() == 1 else float(theta.mean())
-        sources |= {f"θ {i}": empty for i in range(len(neurons))}
         sources["threshold"] = {"x": [0.5, trajectory.T + 0.5], "y": [value, value]}
     span = max(top - bottom, 1e-6)
     return Frame(title, sources, ranges={"x": (0.5, trajectory.T + 0.5),

@@ -226,7 +226,7 @@ class MSATPage(Page):
             setting = self.result.setting
         cut = self._recorded(setting, s.timesteps, s.sample)
         return live.membranes_frame(f"Membrane and threshold, {s.layer} ({setting.mode})", cut,
-                                    s.layer, plots.most_active(cut, s.layer, k=TRACED))
+                                    s.layer, plots.most_active(cut, s.layer, k=TRACED), TRACED)
 
     def __panel__(self) -> pn.viewable.Viewable:
         p, result = self.settings.param, self.param.result
