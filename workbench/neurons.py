@@ -216,13 +216,10 @@ class SpikingCell(nn.Module):
                  else reset_value(z, v, torch.zeros_like(v), theta))
         else:
             # Inference: the surrogate plays no part, so the same Heaviside (v/θ − 1 > 0) and
-            # reset run in place on the fresh ``v``: fewer passes and no multi-MB temporaries.
-            fired = torch.gt(v, theta)
-            z = fired.to(v.dtype)
-            if self.reset == "subtract":
-                v.addcmul_(z, theta, value=-1.0)
-            else:
-                v.masked_fill_(fired, 0.0)
+            # reset run in place on the fresh ``v`` as in :meth:`step_`: the comparison writes
+            # float spikes, the reset is one pass (v − z·θ, or v − z·v: exactly 0 or v).
+            z = torch.gt(v, theta, out=torch.empty_like(v))
+            v.addcmul_(z, theta if self.reset == "subtract" else v, value=-1.0)
         z = self.policy.emit(z, state.policy)
         policy_state = self.policy.update(state.policy, v, z)
         return z, CellState(v=v, threshold=theta_t, policy=policy_state)
