@@ -55,6 +55,7 @@ test: setup /usr/bin/chromium
 
 bench: setup
 	$(BIN)/python benchmarks/simulate.py
+	$(BIN)/python benchmarks/sparse_path.py
 	$(BIN)/python benchmarks/dashboard.py
 	$(BIN)/python benchmarks/load.py
 
