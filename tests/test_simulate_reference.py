@@ -350,3 +350,15 @@ def test_the_sparse_product_runs_where_it_pays(outputs, threads, sparse, monkeyp
         torch.set_num_threads(before)
     assert bool(calls) == sparse
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-5)
+
+
+def test_a_silent_input_through_the_sparse_product_gives_the_bias(monkeypatch):
+    """No spike in any sample (every bag empty), or in some samples only: the dense values."""
+    torch.manual_seed(0)
+    ops = nn.Sequential(nn.Linear(512, 256)).eval()
+    spikes = torch.zeros(8, 512)
+    for _ in range(2):
+        with torch.no_grad():
+            out = network._ops_on_spikes(ops, spikes, spikes.sum(1, keepdim=True))
+            torch.testing.assert_close(out, ops(spikes), rtol=0, atol=1e-6)
+        spikes[3, 7] = 1.0  # then one sample spikes once
