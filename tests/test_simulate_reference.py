@@ -352,7 +352,7 @@ def test_the_sparse_product_runs_where_it_pays(outputs, threads, sparse, monkeyp
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-5)
 
 
-def test_a_silent_input_through_the_sparse_product_gives_the_bias(monkeypatch):
+def test_a_silent_input_through_the_sparse_product_gives_the_bias():
     """No spike in any sample (every bag empty), or in some samples only: the dense values."""
     torch.manual_seed(0)
     ops = nn.Sequential(nn.Linear(512, 256)).eval()
