@@ -144,6 +144,31 @@ def test_resume_reruns_an_interrupted_trial_once_and_keeps_finished_ones(store):
     assert first.number in set(done["trial"])
 
 
+@pytest.mark.parametrize("picked", [False, True], ids=["before the grid point", "after it"])
+def test_resume_survives_a_driver_killed_inside_ask(store, picked):
+    """A kill between creating a trial and setting its params leaves a RUNNING trial without
+    params (with or without its grid point): resume neither queues empty params (the grid
+    sampler refuses them) nor loses or repeats a point."""
+    spec = new(store, sampler="grid", budget=3, vary=(Dimension("steps", choices=(1, 2, 4)),))
+    storage = explore.open_storage(store)
+    _, study = explore.load("s", storage)
+    study.sampler = spec.make_sampler()
+    first, seed = driver._ask(spec, study)
+    driver._record(study, first, driver.run_trial("toy", first.params, seed), ["accuracy",
+                                                                               "latency", "energy"])
+    killed = storage.create_new_trial(study._study_id)  # RUNNING, no params yet
+    if picked:  # as the grid sampler's before_trial leaves it: a point not yet run
+        done_first = storage.get_trial(first._trial_id).system_attrs
+        point = next(i for i in range(3) if i != done_first["grid_id"])
+        storage.set_trial_system_attr(killed, "search_space", done_first["search_space"])
+        storage.set_trial_system_attr(killed, "grid_id", point)
+    counts = explore.run("s", store, explore.INLINE, progress=False)
+    assert (counts.complete, counts.planned) == (3, 3)
+    assert storage.get_trial(killed).state == TrialState.FAIL
+    done = explore.frame("s", store)
+    assert sorted(done["setting.steps"]) == [1, 2, 4]  # no duplicates, nothing lost
+
+
 def test_export_writes_csv_and_parquet(store, tmp_path):
     new(store, budget=2)
     explore.run("s", store, explore.INLINE, progress=False)

@@ -36,6 +36,11 @@ class GridSampler(optuna.samplers.GridSampler):
     def after_trial(self, study, trial, state, values) -> None:
         pass
 
+    def point(self, grid_id: int) -> dict[str, Any]:
+        """The params of grid point ``grid_id`` (as a trial's ``grid_id`` system attr names it;
+        the grid's order follows the sampler's seed, the same in every process)."""
+        return dict(zip(self._param_names, self._all_grids[grid_id], strict=True))
+
 
 @dataclass(frozen=True)
 class Dimension:
