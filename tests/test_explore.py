@@ -121,16 +121,21 @@ def test_the_pareto_front_holds_the_undominated_trials():
     assert mask.tolist() == [True, True, True, False]  # (0.7, 3) is worse than (0.8, 2)
 
 
-def test_resume_reruns_an_interrupted_trial_once_and_keeps_finished_ones(store):
+def one_trial_done(store):
+    """A 3-point grid session whose driver finished one trial: (spec, storage, study, trial)."""
     spec = new(store, sampler="grid", budget=3, vary=(Dimension("steps", choices=(1, 2, 4)),))
     storage = explore.open_storage(store)
     _, study = explore.load("s", storage)
     study.sampler = spec.make_sampler()
-    # a driver that finished one trial and died during the next
     first, seed = driver._ask(spec, study)
     driver._record(study, first, driver.run_trial("toy", first.params, seed), ["accuracy",
                                                                                "latency", "energy"])
-    killed, _ = driver._ask(spec, study)
+    return spec, storage, study, first
+
+
+def test_resume_reruns_an_interrupted_trial_once_and_keeps_finished_ones(store):
+    spec, _, study, first = one_trial_done(store)
+    killed, _ = driver._ask(spec, study)  # the driver died during the next trial
     counts = explore.run("s", store, explore.INLINE, progress=False)
     assert (counts.complete, counts.failed, counts.planned) == (3, 0, 3)
     trials = study.get_trials()
@@ -149,13 +154,7 @@ def test_resume_survives_a_driver_killed_inside_ask(store, picked):
     """A kill between creating a trial and setting its params leaves a RUNNING trial without
     params (with or without its grid point): resume neither queues empty params (the grid
     sampler refuses them) nor loses or repeats a point."""
-    spec = new(store, sampler="grid", budget=3, vary=(Dimension("steps", choices=(1, 2, 4)),))
-    storage = explore.open_storage(store)
-    _, study = explore.load("s", storage)
-    study.sampler = spec.make_sampler()
-    first, seed = driver._ask(spec, study)
-    driver._record(study, first, driver.run_trial("toy", first.params, seed), ["accuracy",
-                                                                               "latency", "energy"])
+    _, storage, study, first = one_trial_done(store)
     killed = storage.create_new_trial(study._study_id)  # RUNNING, no params yet
     if picked:  # as the grid sampler's before_trial leaves it: a point not yet run
         done_first = storage.get_trial(first._trial_id).system_attrs
