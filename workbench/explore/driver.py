@@ -84,16 +84,13 @@ def recover(spec: SessionSpec, study: optuna.Study) -> int:
             # killed inside ``ask`` after the grid sampler picked its point, before the params
             # were set: the point, now visited by a failed trial, is queued again
             params = spec.make_sampler().point(t.system_attrs["grid_id"])
-        if spec.vary and not params:
-            # killed before any setting was drawn: nothing ran and no point was taken, so the
-            # sampler draws again; not counted (queuing empty params would break a grid sampler)
-            store.guarded(storage.set_trial_user_attr, t._trial_id, "retried", True)
-            store.guarded(storage.set_trial_user_attr, t._trial_id, "error",
-                          "interrupted before its setting was drawn")
-            store.guarded(storage.set_trial_state_values, t._trial_id, TrialState.FAIL)
-            continue
         if not t.user_attrs.get("retried"):
-            if t.user_attrs.get("retry_of") is None:  # a retry that is interrupted stays failed
+            if spec.vary and not params:
+                # killed before any setting was drawn: nothing ran and no point was taken, so
+                # the sampler draws again; not counted, not queued (a grid sampler refuses
+                # queued trials without params)
+                store.guarded(storage.set_trial_user_attr, t._trial_id, "retried", True)
+            elif t.user_attrs.get("retry_of") is None:  # an interrupted retry stays failed
                 # the attrs first: a kill between these writes leaves a RUNNING trial marked
                 # retried, which the next recovery only fails (no second copy)
                 store.guarded(storage.set_trial_user_attr, t._trial_id, "retried", True)
