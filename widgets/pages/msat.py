@@ -202,6 +202,12 @@ class MSATPage(Page):
             f"Spikes of inactivated neurons, first {T_C} steps: "
             f"{float(sin.sum() / total.sum().clamp(min=1)):.3f} ({mode})", curves, T_C)
 
+    def _sample_setting(self) -> MSATSetting:
+        """The setting the one-sample views re-simulate: the knobs', or for a gated setting
+        (which needs spike confidences the worker measures) the last result's."""
+        setting = self.setting()
+        return self.result.setting if setting.spike_confidence else setting
+
     def _recorded(self, setting: MSATSetting, timesteps: int, sample: int):
         recorded = sample_run(self._candidate(setting), setting.spike_confidence, sample)
         return recorded.until(timesteps)
@@ -210,9 +216,7 @@ class MSATPage(Page):
         """One test sample re-simulated at the knobs (a live view: drawn before the test
         split's run finishes). A gated setting needs its layers' spike confidences, measured
         on the training split: that setting's raster follows the worker, which measures them."""
-        setting, s = self.setting(), self.settings
-        if setting.spike_confidence:
-            setting = self.result.setting
+        setting, s = self._sample_setting(), self.settings
         cut = self._recorded(setting, s.timesteps, s.sample)
         return live.raster_frame(
             f"Spike raster, {setting.mode}{_knob_text(setting)}: sample {s.sample}, "
@@ -221,9 +225,7 @@ class MSATPage(Page):
     def traces(self, *_) -> live.Frame:
         """The membranes and thresholds of the most active neurons of a layer in the raster's
         sample (the same recorded run, so drawn with it)."""
-        setting, s = self.setting(), self.settings
-        if setting.spike_confidence:
-            setting = self.result.setting
+        setting, s = self._sample_setting(), self.settings
         cut = self._recorded(setting, s.timesteps, s.sample)
         return live.membranes_frame(f"Membrane and threshold, {s.layer} ({setting.mode})", cut,
                                     s.layer, plots.most_active(cut, s.layer, k=TRACED), TRACED)
